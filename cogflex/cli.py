@@ -1,0 +1,188 @@
+"""The ``cogflex`` command line: a thin shell over the public functions.
+
+Every subcommand has ``--help``. Bad input (unknown preset, invalid config
+value, unreadable file) prints one line naming the problem and exits with
+status 2; a run that diverges exits with status 3; Ctrl-C exits with 130 and
+leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cogflex.errors import CogflexError, DivergenceError
+
+__all__ = ["main"]
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=int, metavar="N", help="number of seeds (networks per setting); default: the preset's")
+    parser.add_argument("--mode", choices=("sampled", "expected"),
+                        help="sampled: fresh Gaussian batch each step (the paper); expected: exact expected gradient")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _load(args: argparse.Namespace):
+    from cogflex.nta.config import load_config
+
+    config = load_config(args.config)
+    if args.seeds is not None:
+        config = dataclasses.replace(config, seeds=args.seeds)
+    if args.mode is not None:
+        config = config.with_learning(mode=args.mode)
+    return config
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from cogflex.errors import ConfigError
+    from cogflex.nta import plots, simulate
+
+    config = _load(args)
+    if config.sweep.axes:
+        raise ConfigError("sweep", f"{config.name} defines a [sweep] grid; run it with `cogflex sweep {args.config}`")
+    result = simulate(config, device=args.device, progress=not args.quiet)
+    out = Path(args.out or f"cogflex-{config.name}")
+    paths = result.save(out)
+    plots.plot_simulation(result, out / "simulation.png")
+    summary = result.summary()
+    ttc = ", ".join("-" if v is None else f"{v:.3f}" for v in summary["time_to_criterion"][:8])
+    print(f"{config.name}: {config.seeds} seeds, {config.n_steps} steps, {config.learning.mode} mode, "
+          f"{result.wall_seconds:.2f} s")
+    print(f"  time to criterion (tau_W), switches 1-8: {ttc}")
+    print(f"  total alignment {summary['total_alignment']:.4f}, "
+          f"final gates {', '.join(f'{g:.3f}' for g in summary['final_gates'])}")
+    print(f"  wrote {paths['summary']}, {paths['trajectories']}, {out / 'simulation.png'}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from cogflex.errors import ConfigError
+    from cogflex.io import atomic_path
+    from cogflex.nta import plots, simulate
+
+    config = _load(args)
+    if not config.sweep.axes:
+        raise ConfigError("sweep", f"{args.config} has no [sweep] table listing the values to sweep")
+    result = simulate(config, device=args.device, progress=not args.quiet)
+    out = Path(args.out or f"cogflex-{config.name}")
+    result.save(out)
+    table = result.table()
+    with atomic_path(out / "results.csv") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    figure = None
+    if len(config.sweep.axes) == 2:
+        figure = out / "regime_map.png"
+        plots.plot_regime_map(result, figure)
+    print(f"{config.name}: {len(table)} settings x {config.seeds} seeds, {config.n_steps} steps, "
+          f"{result.wall_seconds:.2f} s")
+    shown = [*config.sweep.names, "total_alignment", "time_to_criterion"]
+    print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"  wrote {out / 'results.csv'}" + (f", {figure}" if figure else ""))
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from cogflex.nta.config import load_config, models_dir, preset_names
+
+    if args.name:
+        config = load_config(args.name)
+        path = models_dir() / "simulation" / f"{config.name}.toml"
+        print(path.read_text() if path.exists() else config.to_dict())
+        return 0
+    for name in preset_names():
+        config = load_config(name)
+        kind = "sweep" if config.sweep.axes else "simulate"
+        print(f"{name:18s} {kind:8s}  {config.description}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cogflex.nta import load_config, plots, simulate
+
+    out = Path(args.out)
+    results = {}
+    for name in ("fig2-flexible", "fig2-forgetful"):
+        config = load_config(name)
+        if args.quick:
+            config = dataclasses.replace(config, seeds=3)
+        result = simulate(config, progress=not args.quiet)
+        result.save(out / name)
+        results[name] = result
+        summary = result.summary()
+        late = [v for v in summary["time_to_criterion"][15:20] if v is not None]
+        late_text = f"{sum(late) / len(late):.3f}" if late else "never"
+        print(f"{name:15s} total alignment {summary['total_alignment']:.3f}; time to criterion "
+              f"switch 1 {summary['time_to_criterion'][0] or float('nan'):.3f} -> switches 16-20 {late_text} "
+              f"(units of tau_W; {result.wall_seconds:.1f} s)")
+    figure = out / "flexible_vs_forgetful.png"
+    plots.plot_comparison(results, figure)
+    print(f"wrote {figure} and per-run outputs under {out}/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``cogflex`` command."""
+    parser = argparse.ArgumentParser(
+        prog="cogflex",
+        description="Task-switching toolkit: simulate neural task abstraction networks "
+        "(Sandbrink et al., NeurIPS 2024).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="simulate a preset or TOML config; write summary, trajectories, figure",
+                       description="Train the networks of one config (all seeds batched) and write DIR/summary.json, "
+                       "DIR/trajectories.nc (netCDF) and DIR/simulation.png.")
+    p.add_argument("config", metavar="PRESET|FILE.toml", help="preset name (see `cogflex presets`) or TOML file")
+    _add_run_options(p)
+    p.add_argument("--out", metavar="DIR", help="output directory (default: ./cogflex-<name>)")
+    p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("sweep", help="run a hyperparameter grid batched; write results.csv and a regime map",
+                       description="Run every point of the config's [sweep] grid (x seeds) as one batch and write "
+                       "DIR/results.csv (one row per grid point), DIR/summary.json, DIR/trajectories.nc and, for "
+                       "two swept parameters, DIR/regime_map.png.")
+    p.add_argument("config", metavar="PRESET|GRID.toml", help="preset name or TOML file with a [sweep] table")
+    _add_run_options(p)
+    p.add_argument("--out", metavar="DIR", help="output directory (default: ./cogflex-<name>)")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("presets", help="list the bundled presets, or print one as TOML",
+                       description="Without NAME, list the presets in models/simulation; with NAME, print its TOML "
+                       "(copy it, edit it, and pass the file to simulate/sweep).")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.set_defaults(func=_cmd_presets)
+
+    p = sub.add_parser("demo", help="the main demo: flexible vs forgetful networks, with a figure",
+                       description="Simulate the fig2-flexible and fig2-forgetful presets and write a comparison "
+                       "figure and both runs' outputs under DIR.")
+    p.add_argument("--out", metavar="DIR", default="cogflex-demo", help="output directory (default: ./cogflex-demo)")
+    p.add_argument("--quick", action="store_true", help="3 seeds instead of 10")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cogflex`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DivergenceError as exc:
+        print(f"cogflex: error: {exc}", file=sys.stderr)
+        return 3
+    except CogflexError as exc:
+        print(f"cogflex: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cogflex: interrupted; no partial output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Exceptions that cogflex raises for bad input and failed runs.
+
+The command-line interface turns every :class:`CogflexError` into a one-line
+message and exit status 2, so a message must name what is wrong (the config
+field, file, column or row) without needing a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CogflexError", "ConfigError", "DivergenceError"]
+
+
+class CogflexError(Exception):
+    """Base class of the errors cogflex reports to users."""
+
+
+class ConfigError(CogflexError, ValueError):
+    """A configuration value is invalid.
+
+    Parameters
+    ----------
+    field
+        Dotted name of the offending field, e.g. ``"learning.dt"``.
+    message
+        What is wrong with it, in plain words.
+    source
+        The preset or file the value came from, when known.
+    """
+
+    def __init__(self, field: str, message: str, *, source: str | None = None):
+        self.field = field
+        self.message = message
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}: {message}")
+
+    def within(self, section: str | None = None, *, source: str | None = None) -> ConfigError:
+        """Return the same error with ``section.`` prefixed and/or a source attached."""
+        field = f"{section}.{self.field}" if section else self.field
+        return ConfigError(field, self.message, source=source or self.source)
+
+
+class DivergenceError(CogflexError, FloatingPointError):
+    """A simulation produced NaN or infinite values and was stopped."""

@@ -1,0 +1,88 @@
+"""The gate regulariser R(c) that keeps the NTA gates bounded.
+
+R(c) = lambda * [ w_nn * 10 * sum_p max(-c_p, 0)
+                + w_l1 * 10 * 1/2 * (||c||_1 - 1)^2
+                + w_l2 * 1/2 * (||c||_2 - 1)^2 ]
+
+with (w_nn, w_l1, w_l2) normalised to sum to one (Sandbrink et al., 2024).
+Gates are given as ``(N, P)``: one row per network and gate row (B * R rows;
+R = d_out for per-unit gates), P paths. Norms run over the paths; a network's
+regulariser is the sum over its gate rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+from cogflex.nta.config import Regularizer
+
+__all__ = ["GateRegularizer"]
+
+
+@dataclass(frozen=True)
+class GateRegularizer:
+    """R(c) for a batch of gate rows, each with its own strength lambda.
+
+    Parameters
+    ----------
+    nonnegative, l1, l2
+        Per-row coefficients lambda * w (weights already normalised), shape
+        ``(N, 1)`` so that they broadcast against gates ``(..., N, P)``.
+    """
+
+    nonnegative: torch.Tensor
+    l1: torch.Tensor
+    l2: torch.Tensor
+
+    @classmethod
+    def from_weights(cls, weights: Regularizer, strength: torch.Tensor, *, rows: int = 1) -> GateRegularizer:
+        """Coefficients from relative ``weights`` and per-network lambda ``(B,)``.
+
+        ``rows`` gate rows per network (R) repeat each network's coefficients.
+        """
+        w_nn, w_l1, w_l2 = weights.normalized()
+        lam = strength.reshape(-1).repeat_interleave(rows).unsqueeze(-1)
+        return cls(nonnegative=lam * w_nn, l1=lam * w_l1, l2=lam * w_l2)
+
+    @cached_property
+    def uses_l2(self) -> bool:
+        """Whether any row has a non-zero L2-manifold term."""
+        return bool((self.l2 != 0).any())
+
+    def value(self, c: torch.Tensor) -> torch.Tensor:
+        """R(c) per gate row, shape ``c.shape[:-1]``."""
+        nonneg = 10.0 * torch.relu(-c).sum(-1, keepdim=True)
+        l1 = 5.0 * (c.abs().sum(-1, keepdim=True) - 1.0) ** 2
+        l2 = 0.5 * (torch.linalg.vector_norm(c, dim=-1, keepdim=True) - 1.0) ** 2
+        return (self.nonnegative * nonneg + self.l1 * l1 + self.l2 * l2).squeeze(-1)
+
+    @cached_property
+    def _sign_terms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # -10 w_nn 1[c<0] == 5 w_nn (sign(c) - 1) for c != 0, so the
+        # non-negativity and L1 terms together are sign(c) * (a + b ||c||_1) - k.
+        a = 5.0 * self.nonnegative - 10.0 * self.l1
+        b = 10.0 * self.l1
+        k = 5.0 * self.nonnegative
+        return a, b, k
+
+    def gradient(self, c: torch.Tensor) -> torch.Tensor:
+        """dR/dc, shape of ``c``.
+
+        Non-negativity: -10 w_nn 1[c < 0]; L1 manifold: 10 w_l1 (||c||_1 - 1)
+        sign(c); L2 manifold: w_l2 (1 - 1/||c||_2) c. At c_p = 0 exactly the
+        midpoint subgradient is used (sign 0).
+        """
+        return self.add_gradient_(torch.zeros_like(c), c)
+
+    def add_gradient_(self, out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Add dR/dc to ``out`` in place (the hot path of the Euler step); return ``out``."""
+        a, b, k = self._sign_terms
+        scale = torch.addcmul(a, b, c.abs().sum(-1, keepdim=True))
+        out.addcmul_(torch.sign(c), scale).sub_(k)
+        if self.uses_l2:
+            l2_norm = torch.linalg.vector_norm(c, dim=-1, keepdim=True)
+            out.add_(self.l2 * (1.0 - 1.0 / l2_norm) * c)
+        return out

@@ -1,0 +1,39 @@
+"""Shared fixtures: small configs that run in a fraction of a second."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cogflex.nta.config import Curriculum, Learning, Network, Regularizer, SimulationConfig, Sweep, Teachers
+
+
+def small_config(**learning) -> SimulationConfig:
+    """A 6-in / 3-out network, two tasks, short blocks: milliseconds per run."""
+    base = dict(dt=0.01, weight_timescale=0.5, gate_timescale=0.05, regularization=0.2,
+                regularizer=Regularizer(nonnegative=1.0, l1=5.0), mode="expected", batch_size=16)
+    base.update(learning)
+    return SimulationConfig(
+        name="small",
+        seeds=3,
+        network=Network(input_dim=6, output_dim=3, paths=2),
+        teachers=Teachers(tasks=2),
+        curriculum=Curriculum(block_length=0.5, duration=3.0),
+        learning=Learning(**base),
+    )
+
+
+@pytest.fixture
+def small() -> SimulationConfig:
+    """See :func:`small_config`."""
+    return small_config()
+
+
+@pytest.fixture
+def small_grid() -> SimulationConfig:
+    """:func:`small_config` with a 2 x 2 sweep over block length and gate timescale."""
+    return dataclasses.replace(
+        small_config(mode="sampled"),
+        sweep=Sweep(axes=(("block_length", (0.5, 0.3)), ("gate_timescale", (0.05, 0.2)))),
+    )

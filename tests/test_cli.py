@@ -1,0 +1,111 @@
+"""The command line: outputs of simulate/sweep and the one-line errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+from cogflex.cli import main
+
+SMALL = """
+name = "tiny"
+seeds = 2
+[network]
+input_dim = 6
+output_dim = 3
+[curriculum]
+block_length = 0.5
+duration = 2.0
+[learning]
+dt = 0.01
+weight_timescale = 0.5
+gate_timescale = 0.05
+regularization = 0.2
+batch_size = 16
+[learning.regularizer]
+nonnegative = 1.0
+l1 = 5.0
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cogflex.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_simulate_writes_summary_trajectories_and_figure(tiny, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["simulate", str(tiny), "--mode", "expected", "--seeds", "3", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("time_to_criterion", "total_alignment", "final_gates", "block_end_loss", "wall_seconds", "config"):
+        assert key in summary
+    assert len(summary["time_to_criterion"]) == 3  # 4 blocks, 3 switches
+    assert len(summary["final_gates"]) == 2 and summary["config"]["seeds"] == 3
+    assert summary["config"]["learning"]["mode"] == "expected"
+    ds = xr.load_dataset(out / "trajectories.nc")
+    assert ds.sizes["network"] == 3 and "total_alignment" in ds
+    assert (out / "simulation.png").stat().st_size > 10_000
+    assert "total alignment" in capsys.readouterr().out
+
+
+def test_sweep_writes_one_row_per_grid_point(tiny, tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(SMALL + "\n[sweep]\nblock_length = [0.5, 0.25]\nregularization = [0.0, 0.1, 0.2]\n")
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(grid), "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 6
+    assert {"block_length", "gate_timescale", "weight_timescale", "regularization",
+            "total_alignment", "time_to_criterion"} <= set(table.columns)
+    assert list(table["regularization"][:3]) == [0.0, 0.1, 0.2]
+    assert (out / "regime_map.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["simulate", "no-such-preset"], "unknown preset"),
+        (["simulate", "fig5-grid-a"], "cogflex sweep"),
+        (["sweep", "fig2-flexible"], "no [sweep]"),
+        (["simulate", "fig2-flexible", "--device", "cuda"], "CUDA"),
+        (["simulate", "/nonexistent/file.toml"], "no such file"),
+    ],
+)
+def test_errors_are_one_line_with_exit_status_2(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr
+
+
+def test_invalid_toml_value_exits_2_naming_the_field(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[learning]\ngate_timescale = -0.1\n")
+    result = run_cli("simulate", str(bad))
+    assert result.returncode == 2
+    assert "learning.gate_timescale" in result.stderr and str(bad) in result.stderr
+
+
+def test_diverging_run_exits_3_and_says_so(tmp_path):
+    bad = tmp_path / "diverge.toml"
+    bad.write_text(SMALL.replace("output_dim = 3", "output_dim = 3\ngate_init = 60.0"))
+    result = run_cli("simulate", str(bad), "--out", str(tmp_path / "o"), "--quiet")
+    assert result.returncode == 3 and "diverged" in result.stderr
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_every_subcommand_has_help():
+    for command in ("simulate", "sweep", "presets", "demo"):
+        result = run_cli(command, "--help")
+        assert result.returncode == 0 and "usage: cogflex" in result.stdout
