@@ -20,10 +20,11 @@ __all__ = ["main"]
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, metavar="N", help="number of seeds (networks per setting); default: the preset's")
+    parser.add_argument("--seeds", type=int, metavar="N",
+                        help="number of seeds (networks per setting); default: the preset's")
     parser.add_argument("--mode", choices=("sampled", "expected"),
                         help="sampled: fresh Gaussian batch each step (the paper); expected: exact expected gradient")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto = CUDA when available (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

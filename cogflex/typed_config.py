@@ -13,14 +13,11 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cogflex.errors import ConfigError
 
 __all__ = ["from_mapping", "to_mapping", "read_toml"]
-
-T = TypeVar("T")
-
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file, reporting syntax errors as :class:`ConfigError`."""
@@ -34,7 +31,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError("toml", f"invalid TOML ({exc})", source=str(path)) from None
 
 
-def from_mapping(cls: type[T], data: Mapping[str, Any], *, section: str = "") -> T:
+def from_mapping[T](cls: type[T], data: Mapping[str, Any], *, section: str = "") -> T:
     """Construct dataclass ``cls`` from ``data``, recursing into nested dataclasses.
 
     Unknown keys and values of the wrong type raise :class:`ConfigError`

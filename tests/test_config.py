@@ -82,7 +82,8 @@ def test_unknown_preset_lists_the_available_ones():
 def test_stability_check_applies_to_every_grid_point():
     config = load_config("fig5-grid-b")
     with pytest.raises(ConfigError, match="gate_timescale 0.0001"):
-        dataclasses.replace(config, sweep=dataclasses.replace(config.sweep, axes=(("gate_timescale", (0.005, 0.0001)),)))
+        grid = dataclasses.replace(config.sweep, axes=(("gate_timescale", (0.005, 0.0001)),))
+        dataclasses.replace(config, sweep=grid)
 
 
 def test_defaults_are_valid():

@@ -332,7 +332,8 @@ class SimulationConfig:
         if order is not None:
             bad = [t for t in order if not 0 <= t < teachers.tasks]
             if bad:
-                raise ConfigError("curriculum.order", f"task {bad[0]} does not exist (teachers.tasks = {teachers.tasks})")
+                raise ConfigError("curriculum.order",
+                                  f"task {bad[0]} does not exist (teachers.tasks = {teachers.tasks})")
         for point in self.sweep.points():
             self._check_point(point)
 

@@ -80,7 +80,7 @@ def _style_run_axes(axes, criterion: float) -> None:
     ax_loss.axhline(criterion, color="0.6", ls=":", lw=1)
     ax_gates.set(xlabel="time", ylabel="gate c_p", title="gates (paths ordered by final gate)")
     ax_align.set(xlabel="time", ylabel="cosine", title="alignment: matched (top) / other (bottom)", ylim=(-0.1, 1.05))
-    ax_ttc.set(xlabel="switch", ylabel="time to loss < %g (units of tau_W)" % criterion,
+    ax_ttc.set(xlabel="switch", ylabel=f"time to loss < {criterion:g} (units of tau_W)",
                title="time to criterion after each switch")
     for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)

@@ -88,7 +88,8 @@ def build_dataset(
                          "loss `offset` steps after the switch that starts the segment"),
     }
     ds = xr.Dataset(
-        {name: xr.Variable(dims, values, attrs={"description": desc}) for name, (dims, values, desc) in variables.items()},
+        {name: xr.Variable(dims, values, attrs={"description": desc})
+         for name, (dims, values, desc) in variables.items()},
         coords=coords,
     )
     ds.attrs.update(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,7 +84,8 @@ def initial_state(
     weights, teachers = [], []
     for seed in config.seed_values:
         gen = torch.Generator().manual_seed(_seed_streams(seed)[0])
-        teachers.append(make_teachers(config.teachers, net.output_dim, net.input_dim, generator=gen, dtype=torch.float64))
+        teachers.append(make_teachers(config.teachers, net.output_dim, net.input_dim, generator=gen,
+                                      dtype=torch.float64))
         w = torch.randn(net.paths, net.output_dim, net.input_dim, generator=gen, dtype=torch.float64)
         weights.append(w * (net.weight_init_std / net.input_dim**0.5))
     gates = torch.full((config.seeds, net.gate_rows, net.paths), net.gate_init, dtype=torch.float64)
@@ -176,7 +178,8 @@ def simulate_batch(
         n_steps = schedule.n_steps
         seq = schedule.tasks(0, n_steps)
         if n_steps == 0 or seq.min() < 0 or seq.max() >= config.teachers.tasks:
-            raise ConfigError("task_sequence", f"needs at least one step, task indices in 0..{config.teachers.tasks - 1}")
+            raise ConfigError("task_sequence",
+                              f"needs at least one step, task indices in 0..{config.teachers.tasks - 1}")
     sampled = config.learning.mode == "sampled"
     result_data = _run(batch, schedule, n_steps, params, config, sampled=sampled, progress=progress)
     wall = time.perf_counter() - started
@@ -212,16 +215,12 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
 
     log_every = recording.log_every or max(1, n_steps // 1000)
     tracker = SwitchTracker(n_net, schedule.segments(n_steps), recording.criterion, recording.switch_curve)
-    noise_gens = []
-    if sampled:
-        for seed in config.seed_values:
-            gen = torch.Generator(device=dev)
-            gen.manual_seed(_seed_streams(seed)[1])
-            noise_gens.append(gen)
+    noise = _InputNoise(config, batch.input_dim, n_steps, dtype=dtype, device=dev) if sampled else None
     teachers_full = batch.to_full(batch.teachers)  # (B, M, d_out, d_in)
     logs: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "loss", "task", "gates", "alignment",
                                                           "total_alignment", "weight_speed", "gate_speed")}
     loss_buf = torch.empty(CHUNK_STEPS, n_net, 1, 1, dtype=dtype, device=dev)
+    loss_slots = loss_buf.unbind(0)
     bar = tqdm(total=n_steps, unit="step", disable=not progress, desc=config.name, leave=False)
     try:
         for start in range(0, n_steps, CHUNK_STEPS):
@@ -234,12 +233,7 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
             changes = set(np.flatnonzero((current != tasks[:, :k]).any(axis=0)).tolist())
             if start == 0:
                 changes.add(0)
-            covs = None
-            if sampled:
-                covs = torch.stack([
-                    sample_input_covariance(k, batch.input_dim, learning.batch_size, generator=g, dtype=dtype, device=dev)
-                    for g in noise_gens
-                ], dim=1)  # (k, S, d, d)
+            covs = noise.next_chunk() if noise is not None else [None] * k
             log_idx = [j for j in range(k) if (start + j) % log_every == 0]
             snapshots = torch.empty((len(log_idx), *batch.paths_with_gates.shape), dtype=dtype, device=dev)
             li = 0
@@ -249,7 +243,7 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
                 if li < len(log_idx) and log_idx[li] == j:
                     snapshots[li].copy_(batch.paths_with_gates)
                     li += 1
-                batch.step(None if covs is None else covs[j], loss_buf[j])
+                batch.step(covs[j], loss_slots[j])
             loss = 0.5 * loss_buf[:k, :, 0, 0].T.double().cpu().numpy()  # (B, k)
             if not np.isfinite(loss).all():
                 _raise_divergence(loss, start, params, config)
@@ -260,6 +254,8 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
             bar.update(k)
     finally:
         bar.close()
+        if noise is not None:
+            noise.close()
 
     final_w = batch.to_full(batch.weights)
     return {
@@ -272,6 +268,44 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
         "block_end_loss": tracker.end_loss,
         "switch_curve": tracker.curve,
     }
+
+
+class _InputNoise:
+    """Sampled input covariances, one chunk at a time, drawn one chunk ahead in a thread.
+
+    Each seed has its own generator, so a seed's noise does not depend on the
+    rest of the batch; chunks are drawn in order, so the stream is the same
+    with or without the look-ahead. Drawing the next chunk (large tensor
+    operations that release the GIL) overlaps with the many small operations
+    of the Euler steps.
+    """
+
+    def __init__(self, config: SimulationConfig, input_dim: int, n_steps: int, *, dtype, device):
+        self._gens = []
+        for seed in config.seed_values:
+            gen = torch.Generator(device=device)
+            gen.manual_seed(_seed_streams(seed)[1])
+            self._gens.append(gen)
+        self._sizes = [min(CHUNK_STEPS, n_steps - s) for s in range(0, n_steps, CHUNK_STEPS)]
+        self._draw = lambda k: torch.stack([  # noqa: E731
+            sample_input_covariance(k, input_dim, config.learning.batch_size, generator=g, dtype=dtype, device=device)
+            for g in self._gens
+        ], dim=1).unbind(0)  # k tensors (S, d, d)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cogflex-noise")
+        self._pending = self._pool.submit(self._draw, self._sizes[0]) if self._sizes else None
+        self._index = 0
+
+    def next_chunk(self) -> tuple[torch.Tensor, ...]:
+        """Covariances of the next chunk's steps; starts drawing the one after."""
+        chunk = self._pending.result()
+        self._index += 1
+        following = self._sizes[self._index] if self._index < len(self._sizes) else None
+        self._pending = self._pool.submit(self._draw, following) if following else None
+        return chunk
+
+    def close(self) -> None:
+        """Stop the look-ahead thread."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _record(logs, batch, reg, teachers_full, snapshots, onehot, tasks, loss, steps, params) -> None:

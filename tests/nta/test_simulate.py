@@ -94,7 +94,8 @@ def test_reduced_rhs_is_the_stepper_increment():
     init = initial_state(config, dtype=torch.float64)
     w0 = project(init.weights, init.teachers)
     c0 = init.gates[:, 0]
-    one_step = dataclasses.replace(config, curriculum=dataclasses.replace(config.curriculum, duration=config.learning.dt))
+    one_step = dataclasses.replace(
+        config, curriculum=dataclasses.replace(config.curriculum, duration=config.learning.dt))
     ds = simulate_reduced(one_step, weights=w0, gates=c0, dtype=torch.float64).dataset
     reg = GateRegularizer.from_weights(config.learning.regularizer,
                                        torch.full((3,), config.learning.regularization, dtype=torch.float64))
