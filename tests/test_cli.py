@@ -79,6 +79,7 @@ def test_sweep_writes_one_row_per_grid_point(tiny, tmp_path):
         (["simulate", "fig5-grid-a"], "cogflex sweep"),
         (["sweep", "fig2-flexible"], "no [sweep]"),
         (["simulate", "fig2-flexible", "--device", "cuda"], "CUDA"),
+        (["simulate", "fig2-flexible", "--device", "tpu9"], "unknown device"),
         (["simulate", "/nonexistent/file.toml"], "no such file"),
     ],
 )

@@ -6,7 +6,7 @@ gates learn jointly by gradient descent on blocked task curricula.
 
 from cogflex.nta.config import SimulationConfig, load_config, preset_names
 from cogflex.nta.results import SimulationResult, load_result
-from cogflex.nta.simulate import InitialState, initial_state, simulate
+from cogflex.nta.simulation import InitialState, initial_state, simulate
 
 __all__ = [
     "SimulationConfig",

@@ -357,10 +357,6 @@ class SimulationConfig:
         """The seeds of the networks, in order."""
         return tuple(range(self.first_seed, self.first_seed + self.seeds))
 
-    def replace(self, **changes: Any) -> SimulationConfig:
-        """Copy with top-level fields changed; ``mode``/``device``-like shortcuts are not accepted here."""
-        return dataclasses.replace(self, **changes)
-
     def with_learning(self, **changes: Any) -> SimulationConfig:
         """Copy with fields of :class:`Learning` changed."""
         return dataclasses.replace(self, learning=dataclasses.replace(self.learning, **changes))

@@ -28,6 +28,8 @@ points of a seed with one batched product.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from cogflex.nta.regularizers import GateRegularizer
@@ -82,6 +84,7 @@ class NetworkBatch:
             border = torch.zeros(z.shape[0], dim + 1, dim + 1, dtype=z.dtype, device=z.device)
             self._border = border
             self._border_row, self._border_col = border[:, dim:, :dim], border[:, :dim, dim:]
+            self._border_row_t = self._border_row.transpose(1, 2)
             self._grad = torch.empty(z.shape[0], paths, dim + 1, dtype=z.dtype, device=z.device)
             self._grad_gates = self._grad[:, :, dim]
         self._pair = torch.empty(z.shape[0], 1, 1, dtype=z.dtype, device=z.device)
@@ -228,21 +231,27 @@ class NetworkBatch:
             ``(B, 1, 1)`` buffer receiving *twice* the data loss before the
             step (the caller halves a whole chunk at once).
         """
-        err = torch.bmm(self._mix_t, self._vectors, out=self._err)
-        if covariance is None:
-            err_cov, err_cov_t = err, self._err_t
+        if self._fused and covariance is None:
+            # E goes straight into the border of the matrix below, E^T into its column.
+            err = err_cov = torch.bmm(self._mix_t, self._vectors, out=self._border_row)
+            err_cov_t = self._border_col.copy_(self._border_row_t)
         else:
-            torch.bmm(self._err_by_seed, covariance, out=self._err_cov_by_seed)
-            err_cov, err_cov_t = self._err_cov, self._err_cov_t
+            err = torch.bmm(self._mix_t, self._vectors, out=self._err)
+            if covariance is None:
+                err_cov, err_cov_t = err, self._err_t
+            else:
+                torch.bmm(self._err_by_seed, covariance, out=self._err_cov_by_seed)
+                err_cov, err_cov_t = self._err_cov, self._err_cov_t
+            if self._fused:
+                self._border_row.copy_(err_cov)
+                self._border_col.copy_(err_cov_t)
         if self.gate_rows == 1:
             torch.bmm(err, err_cov_t, out=loss_out)
         else:
             torch.bmm(err, err_cov_t, out=self._pair)
             torch.sum(self._pair.view(self.n_networks, -1), dim=1, out=loss_out.view(-1))
         if self._fused:
-            # [c_p E | <W_p, E>] = [W_p | c_p] @ [[0, E^T], [E, 0]]
-            self._border_row.copy_(err_cov)
-            self._border_col.copy_(err_cov_t)
+            # [c_p E | <W_p, E>] = [W_p | c_p] @ [[0, E^T], [E, 0]]: one product, one update.
             torch.bmm(self._paths, self._border, out=self._grad)
             self.regularizer.add_gradient_(self._grad_gates, self._gates)
             self._paths.addcmul_(self._grad, self.rates, value=-1.0)
@@ -289,16 +298,26 @@ def sample_input_covariance(
     """Empirical covariances X^T X / n of ``steps`` Gaussian batches, ``(steps, d, d)``.
 
     The sampled-batch gradient of a linear network depends on the batch only
-    through this matrix, and X^T X is Wishart(n, I): the Bartlett
-    decomposition draws it from d(d+1)/2 numbers instead of n * d (for
-    n < d the batch itself is drawn).
+    through this matrix, and X^T X is Wishart(n, I): by the Bartlett
+    decomposition it is L L^T with L lower triangular, N(0, 1) below the
+    diagonal and sqrt(chi^2(n - i)) on it, i.e. d(d+1)/2 random numbers
+    instead of n * d. (For n < d the batch itself is drawn.)
     """
     n, d = batch_size, input_dim
     if n < d:
         x = torch.randn(steps, n, d, generator=generator, dtype=dtype, device=device)
         return x.transpose(-2, -1) @ x / n
-    lower = torch.randn(steps, d, d, generator=generator, dtype=dtype, device=device).tril_(-1)
-    dof = (n - torch.arange(d, dtype=dtype, device=device)).expand(steps, d)
-    chi2 = 2.0 * torch._standard_gamma(dof / 2.0, generator=generator)
-    lower.diagonal(dim1=-2, dim2=-1).copy_(chi2.sqrt())
-    return lower @ lower.transpose(-2, -1) / n
+    below, diagonal = _bartlett_indices(d, device)
+    lower = torch.zeros(steps, d * d, dtype=dtype, device=device)
+    lower.index_copy_(1, below, torch.randn(steps, below.numel(), generator=generator, dtype=dtype, device=device))
+    half_dof = ((n - torch.arange(d, dtype=dtype, device=device)) / 2).expand(steps, d)
+    lower.index_copy_(1, diagonal, torch._standard_gamma(half_dof, generator=generator).mul_(2).sqrt_())
+    lower = lower.view(steps, d, d)
+    return torch.bmm(lower, lower.transpose(1, 2)).div_(n)
+
+
+@functools.cache
+def _bartlett_indices(d: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of the strictly lower triangle and of the diagonal of a d x d matrix."""
+    rows, cols = torch.tril_indices(d, d, -1, device=device)
+    return rows * d + cols, torch.arange(d, device=device) * (d + 1)

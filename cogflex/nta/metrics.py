@@ -12,7 +12,7 @@ import itertools
 import numpy as np
 import torch
 
-__all__ = ["alignment", "total_alignment", "SwitchTracker"]
+__all__ = ["alignment", "total_alignment", "best_matching", "SwitchTracker"]
 
 _EPS = 1e-30
 
@@ -39,14 +39,18 @@ def total_alignment(weights: torch.Tensor, teachers: torch.Tensor) -> torch.Tens
     repeat only when P < M). Equivalently the mean over teachers of
     ``alignment[pi(m), m]``.
     """
-    paths, tasks = weights.shape[-3], teachers.shape[-3]
-    align = alignment(weights, teachers)  # (..., P, M)
+    return best_matching(alignment(weights, teachers))
+
+
+def best_matching(align: torch.Tensor) -> torch.Tensor:
+    """Total alignment from an alignment matrix ``(..., P, M)`` (see :func:`total_alignment`)."""
+    paths, tasks = align.shape[-2:]
     if paths >= tasks:
         matchings = list(itertools.permutations(range(paths), tasks))
     else:
         matchings = list(itertools.product(range(paths), repeat=tasks))
-    idx = torch.tensor(matchings, device=weights.device)  # (n_match, M)
-    return align[..., idx, torch.arange(tasks, device=weights.device)].mean(-1).max(-1).values
+    idx = torch.tensor(matchings, device=align.device)  # (n_match, M)
+    return align[..., idx, torch.arange(tasks, device=align.device)].mean(-1).max(-1).values
 
 
 class SwitchTracker:

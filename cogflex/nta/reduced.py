@@ -26,7 +26,7 @@ from cogflex.nta.config import SimulationConfig
 from cogflex.nta.dynamics import NetworkBatch
 from cogflex.nta.regularizers import GateRegularizer
 from cogflex.nta.results import SimulationResult
-from cogflex.nta.simulate import initial_state, resolve_device, simulate_batch
+from cogflex.nta.simulation import initial_state, resolve_device, simulate_batch
 
 __all__ = ["teacher_norm", "project", "reduced_rhs", "reduced_batch", "simulate_reduced"]
 

@@ -80,7 +80,7 @@ class GateRegularizer:
     def add_gradient_(self, out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Add dR/dc to ``out`` in place (the hot path of the Euler step); return ``out``."""
         a, b, k = self._sign_terms
-        scale = torch.addcmul(a, b, c.abs().sum(-1, keepdim=True))
+        scale = torch.addcmul(a, b, torch.linalg.vector_norm(c, 1, dim=-1, keepdim=True))
         out.addcmul_(torch.sign(c), scale).sub_(k)
         if self.uses_l2:
             l2_norm = torch.linalg.vector_norm(c, dim=-1, keepdim=True)

@@ -13,7 +13,7 @@ from cogflex.nta import simulate
 from cogflex.nta.config import Network, Sweep
 from cogflex.nta.reduced import project, reduced_rhs, simulate_reduced
 from cogflex.nta.regularizers import GateRegularizer
-from cogflex.nta.simulate import InitialState, initial_state
+from cogflex.nta.simulation import InitialState, initial_state
 from tests.conftest import small_config
 
 RUN_VARS = ("loss", "gates", "alignment", "total_alignment", "time_to_criterion", "block_end_loss", "final_gates")
@@ -55,6 +55,13 @@ def test_explicit_task_sequence_equals_the_blocked_curriculum(small):
     per_block = round(small.curriculum.block_length / small.learning.dt)
     sequence = (np.arange(steps) // per_block) % 2
     assert_same_networks(simulate(small).dataset, simulate(small, task_sequence=sequence).dataset, rtol=0, atol=0)
+
+
+def test_initial_state_shapes_are_validated(small):
+    init = initial_state(small)
+    bad = InitialState(init.weights[:, :1], init.teachers, init.gates)
+    with pytest.raises(ConfigError, match=r"initial.weights: has shape \(3, 1, 3, 6\)"):
+        simulate(small, initial=bad)
 
 
 def test_explicit_task_sequence_is_validated(small):

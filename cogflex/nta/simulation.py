@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,7 @@ from cogflex.errors import ConfigError, DivergenceError
 from cogflex.nta.config import SWEEPABLE, SimulationConfig
 from cogflex.nta.curricula import BlockedSchedule, ExplicitSchedule, Schedule
 from cogflex.nta.dynamics import NetworkBatch, sample_input_covariance
-from cogflex.nta.metrics import SwitchTracker, alignment, total_alignment
+from cogflex.nta.metrics import SwitchTracker, alignment, best_matching
 from cogflex.nta.regularizers import GateRegularizer
 from cogflex.nta.results import SimulationResult, build_dataset
 from cogflex.nta.teachers import make_teachers
@@ -58,7 +57,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available) as a torch device."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError("device", f"unknown device {str(device)!r} (use cpu, cuda or auto)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "CUDA was requested but no CUDA device is available")
     if dev.type not in ("cpu", "cuda"):
@@ -136,6 +138,7 @@ def simulate(
     """
     dev = resolve_device(device)
     init = initial or initial_state(config, dtype=dtype, device=dev)
+    _check_initial(init, config)
     batch = NetworkBatch.build(
         init.weights.to(dtype=dtype, device=dev),
         init.teachers.to(dtype=dtype, device=dev),
@@ -145,6 +148,19 @@ def simulate(
         compress=compress and config.learning.mode == "expected",
     )
     return simulate_batch(config, batch, task_sequence=task_sequence, progress=progress)
+
+
+def _check_initial(init: InitialState, config: SimulationConfig) -> None:
+    net = config.network
+    expected = {
+        "weights": (config.seeds, net.paths, net.output_dim, net.input_dim),
+        "teachers": (config.seeds, config.teachers.tasks, net.output_dim, net.input_dim),
+        "gates": (config.seeds, net.gate_rows, net.paths),
+    }
+    for name, shape in expected.items():
+        got = tuple(getattr(init, name).shape)
+        if got != shape:
+            raise ConfigError(f"initial.{name}", f"has shape {got}, the config needs {shape}")
 
 
 def simulate_batch(
@@ -215,7 +231,7 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
 
     log_every = recording.log_every or max(1, n_steps // 1000)
     tracker = SwitchTracker(n_net, schedule.segments(n_steps), recording.criterion, recording.switch_curve)
-    noise = _InputNoise(config, batch.input_dim, n_steps, dtype=dtype, device=dev) if sampled else None
+    noise = _InputNoise(config, batch.input_dim, dtype=dtype, device=dev) if sampled else None
     teachers_full = batch.to_full(batch.teachers)  # (B, M, d_out, d_in)
     logs: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "loss", "task", "gates", "alignment",
                                                           "total_alignment", "weight_speed", "gate_speed")}
@@ -233,17 +249,20 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
             changes = set(np.flatnonzero((current != tasks[:, :k]).any(axis=0)).tolist())
             if start == 0:
                 changes.add(0)
-            covs = noise.next_chunk() if noise is not None else [None] * k
+            covs = noise.chunk(k) if noise is not None else [None] * k
             log_idx = [j for j in range(k) if (start + j) % log_every == 0]
             snapshots = torch.empty((len(log_idx), *batch.paths_with_gates.shape), dtype=dtype, device=dev)
+            events = changes.union(log_idx)
+            step = batch.step
             li = 0
             for j in range(k):
-                if j in changes:
-                    batch.set_task(onehot[torch.as_tensor(current[:, j], device=dev)])
-                if li < len(log_idx) and log_idx[li] == j:
-                    snapshots[li].copy_(batch.paths_with_gates)
-                    li += 1
-                batch.step(covs[j], loss_slots[j])
+                if j in events:
+                    if j in changes:
+                        batch.set_task(onehot[torch.as_tensor(current[:, j], device=dev)])
+                    if li < len(log_idx) and log_idx[li] == j:
+                        snapshots[li].copy_(batch.paths_with_gates)
+                        li += 1
+                step(covs[j], loss_slots[j])
             loss = 0.5 * loss_buf[:k, :, 0, 0].T.double().cpu().numpy()  # (B, k)
             if not np.isfinite(loss).all():
                 _raise_divergence(loss, start, params, config)
@@ -254,15 +273,14 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
             bar.update(k)
     finally:
         bar.close()
-        if noise is not None:
-            noise.close()
 
     final_w = batch.to_full(batch.weights)
+    final_align = alignment(final_w, teachers_full)
     return {
         **{k: np.concatenate(v, axis=-1 if k == "step" else 1) for k, v in logs.items()},
         "final_gates": batch.gates.double().cpu().numpy(),
-        "final_alignment": alignment(final_w, teachers_full).double().cpu().numpy(),
-        "final_total_alignment": total_alignment(final_w, teachers_full).double().cpu().numpy(),
+        "final_alignment": final_align.double().cpu().numpy(),
+        "final_total_alignment": best_matching(final_align).double().cpu().numpy(),
         "segment_start": tracker.start_step,
         "steps_to_criterion": tracker.steps_to_criterion(),
         "block_end_loss": tracker.end_loss,
@@ -271,41 +289,27 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
 
 
 class _InputNoise:
-    """Sampled input covariances, one chunk at a time, drawn one chunk ahead in a thread.
+    """Sampled input covariances, one chunk of steps at a time.
 
     Each seed has its own generator, so a seed's noise does not depend on the
-    rest of the batch; chunks are drawn in order, so the stream is the same
-    with or without the look-ahead. Drawing the next chunk (large tensor
-    operations that release the GIL) overlaps with the many small operations
-    of the Euler steps.
+    rest of the batch, and chunks have a fixed size, so the stream does not
+    depend on how the run is recorded. (Drawing ahead in a thread was tried:
+    the second thread's OpenMP team and the GIL slowed the small operations
+    of the Euler steps about threefold.)
     """
 
-    def __init__(self, config: SimulationConfig, input_dim: int, n_steps: int, *, dtype, device):
+    def __init__(self, config: SimulationConfig, input_dim: int, *, dtype, device):
         self._gens = []
         for seed in config.seed_values:
             gen = torch.Generator(device=device)
             gen.manual_seed(_seed_streams(seed)[1])
             self._gens.append(gen)
-        self._sizes = [min(CHUNK_STEPS, n_steps - s) for s in range(0, n_steps, CHUNK_STEPS)]
-        self._draw = lambda k: torch.stack([  # noqa: E731
-            sample_input_covariance(k, input_dim, config.learning.batch_size, generator=g, dtype=dtype, device=device)
-            for g in self._gens
-        ], dim=1).unbind(0)  # k tensors (S, d, d)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cogflex-noise")
-        self._pending = self._pool.submit(self._draw, self._sizes[0]) if self._sizes else None
-        self._index = 0
+        self._args = dict(input_dim=input_dim, batch_size=config.learning.batch_size, dtype=dtype, device=device)
 
-    def next_chunk(self) -> tuple[torch.Tensor, ...]:
-        """Covariances of the next chunk's steps; starts drawing the one after."""
-        chunk = self._pending.result()
-        self._index += 1
-        following = self._sizes[self._index] if self._index < len(self._sizes) else None
-        self._pending = self._pool.submit(self._draw, following) if following else None
-        return chunk
-
-    def close(self) -> None:
-        """Stop the look-ahead thread."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def chunk(self, steps: int) -> tuple[torch.Tensor, ...]:
+        """Covariances ``(S, d, d)`` of the next ``steps`` steps."""
+        covs = [sample_input_covariance(steps, generator=g, **self._args) for g in self._gens]
+        return torch.stack(covs, dim=1).unbind(0)
 
 
 def _record(logs, batch, reg, teachers_full, snapshots, onehot, tasks, loss, steps, params) -> None:
@@ -325,8 +329,9 @@ def _record(logs, batch, reg, teachers_full, snapshots, onehot, tasks, loss, ste
     logs["loss"].append(loss)
     logs["task"].append(tasks)
     logs["gates"].append(np.moveaxis(np_(c_log), 0, 1))  # (B, n, R, P)
-    logs["alignment"].append(np.moveaxis(np_(alignment(full, teachers_full)), 0, 1))
-    logs["total_alignment"].append(np_(total_alignment(full, teachers_full)).T)
+    align = alignment(full, teachers_full)
+    logs["alignment"].append(np.moveaxis(np_(align), 0, 1))
+    logs["total_alignment"].append(np_(best_matching(align)).T)
     logs["weight_speed"].append(np_(torch.linalg.vector_norm(grad_w, dim=(-3, -2, -1)) / tau_w).T)
     logs["gate_speed"].append(np_(torch.linalg.vector_norm(grad_c, dim=(-2, -1)) / tau_c).T)
 
