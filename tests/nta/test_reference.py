@@ -110,4 +110,5 @@ def test_fig5_cell_measured_at_the_authors_phase():
     config = dataclasses.replace(config, sweep=Sweep(),
                                  curriculum=dataclasses.replace(config.curriculum, duration=7.007))
     theirs = REFERENCE["fig5_grid_b"]["total_alignment_authors_code"][0][0]
-    assert simulate(config.with_learning(regularization=0.0)).summary()["total_alignment"] == pytest.approx(theirs, abs=0.08)
+    ours = simulate(config.with_learning(regularization=0.0)).summary()["total_alignment"]
+    assert ours == pytest.approx(theirs, abs=0.08)
