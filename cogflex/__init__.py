@@ -8,10 +8,19 @@ Bauer, Proca, Saxe, Summerfield & Hummos, NeurIPS 2024)::
     result.summary()["time_to_criterion"]
 
 Subpackages: :mod:`cogflex.nta` (the network, its training, metrics, plots).
+The names below are imported on first use, so that ``import cogflex`` (and the
+command line's ``--help``) does not load PyTorch.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cogflex.errors import CogflexError, ConfigError, DivergenceError
-from cogflex.nta import SimulationConfig, SimulationResult, load_config, load_result, simulate
+
+if TYPE_CHECKING:
+    from cogflex.nta import SimulationConfig, SimulationResult, load_config, load_result, simulate
 
 __all__ = [
     "CogflexError",
@@ -25,3 +34,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_LAZY = {name: "cogflex.nta" for name in
+         ("SimulationConfig", "SimulationResult", "load_config", "load_result", "simulate")}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'cogflex' has no attribute {name!r}")

@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 from cogflex.errors import CogflexError, DivergenceError
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Task-switching toolkit: simulate neural task abstraction networks "
         "(Sandbrink et al., NeurIPS 2024).",
     )
+    parser.add_argument("--version", action="version", version=f"cogflex {metadata.version('cogflex')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("simulate", help="simulate a preset or TOML config; write summary, trajectories, figure",

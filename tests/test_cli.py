@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 from cogflex.cli import main
+from cogflex.nta import load_result
 
 SMALL = """
 name = "tiny"
@@ -55,6 +56,8 @@ def test_simulate_writes_summary_trajectories_and_figure(tiny, tmp_path, capsys)
     assert summary["config"]["learning"]["mode"] == "expected"
     ds = xr.load_dataset(out / "trajectories.nc")
     assert ds.sizes["network"] == 3 and "total_alignment" in ds
+    reloaded = load_result(out / "trajectories.nc")
+    assert reloaded.config.seeds == 3 and reloaded.summary()["total_alignment"] == summary["total_alignment"]
     assert (out / "simulation.png").stat().st_size > 10_000
     assert "total alignment" in capsys.readouterr().out
 
