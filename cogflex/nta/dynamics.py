@@ -88,6 +88,10 @@ class NetworkBatch:
             self._grad = torch.empty(z.shape[0], paths, dim + 1, dtype=z.dtype, device=z.device)
             self._grad_gates = self._grad[:, :, dim]
         self._pair = torch.empty(z.shape[0], 1, 1, dtype=z.dtype, device=z.device)
+        if not self._fused:
+            self._grad_c = torch.empty(z.shape[0], paths, 1, dtype=z.dtype, device=z.device)
+            self._grad_c_2d = self._grad_c.view(z.shape[0], paths)
+            self._scaled_gates = torch.empty(z.shape[0], paths, 1, dtype=z.dtype, device=z.device)
         self._gates_col = z[:, :paths, dim:]  # (BR, P, 1)
         self._err_cov = torch.empty_like(self._err)
         self._err_cov_t = self._err_cov.transpose(1, 2)
@@ -107,6 +111,7 @@ class NetworkBatch:
         self._weight_rate = self.rates[:, :, :1]  # (BR, 1, 1)
         self._gate_rate = self.rates[:, 0, dim:]  # (BR, 1)
         self.regularizer = regularizer
+        self._add_regularizer_gradient = regularizer.bind(self._gates)
 
     # -- construction --------------------------------------------------------
 
@@ -253,13 +258,14 @@ class NetworkBatch:
         if self._fused:
             # [c_p E | <W_p, E>] = [W_p | c_p] @ [[0, E^T], [E, 0]]: one product, one update.
             torch.bmm(self._paths, self._border, out=self._grad)
-            self.regularizer.add_gradient_(self._grad_gates, self._gates)
+            self._add_regularizer_gradient(self._grad_gates)
             self._paths.addcmul_(self._grad, self.rates, value=-1.0)
         else:
-            grad_c = torch.bmm(self._weights, err_cov_t).squeeze_(-1)
-            self.regularizer.add_gradient_(grad_c, self._gates)
-            self._weights.addcmul_(self._gates_col * self._weight_rate, err_cov, value=-1.0)
-            self._gates.addcmul_(grad_c, self._gate_rate, value=-1.0)
+            torch.bmm(self._weights, err_cov_t, out=self._grad_c)
+            self._add_regularizer_gradient(self._grad_c_2d)
+            torch.mul(self._gates_col, self._weight_rate, out=self._scaled_gates)
+            self._weights.addcmul_(self._scaled_gates, err_cov, value=-1.0)
+            self._gates.addcmul_(self._grad_c_2d, self._gate_rate, value=-1.0)
 
 
 def gradients(
