@@ -167,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="3 seeds instead of 10")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
+
+    from cogflex.data.cli import add_data_commands
+
+    add_data_commands(sub)
     return parser
 
 

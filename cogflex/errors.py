@@ -7,7 +7,7 @@ field, file, column or row) without needing a traceback.
 
 from __future__ import annotations
 
-__all__ = ["CogflexError", "ConfigError", "DivergenceError"]
+__all__ = ["CogflexError", "ConfigError", "DataError", "DivergenceError"]
 
 
 class CogflexError(Exception):
@@ -42,3 +42,24 @@ class ConfigError(CogflexError, ValueError):
 
 class DivergenceError(CogflexError, FloatingPointError):
     """A simulation produced NaN or infinite values and was stopped."""
+
+
+class DataError(CogflexError, ValueError):
+    """A data file does not fit cogflex's trial schema.
+
+    Parameters
+    ----------
+    source
+        The file (or table name) the data came from.
+    message
+        What is wrong, naming the column and the first offending lines.
+    column
+        The offending column, when there is one.
+    """
+
+    def __init__(self, source: str, message: str, *, column: str | None = None):
+        self.source = source
+        self.column = column
+        self.message = message
+        where = f"column {column!r}: " if column else ""
+        super().__init__(f"{source}: {where}{message}")

@@ -1,0 +1,31 @@
+"""Human task-switching data: one validated trial schema, loaders, cleaning, summaries.
+
+>>> from cogflex.data import load_trials, clean, summarize
+>>> data = load_trials("ebb_and_flow.csv.gz", format="ebb-and-flow")   # doctest: +SKIP
+"""
+
+from cogflex.data.cleaning import RULES, CleaningRules, clean
+from cogflex.data.dataset import TrialData
+from cogflex.data.loaders import EBB_AND_FLOW_FIELDS, FORMATS, CsvMapping, load_csv, load_ebb_and_flow, load_trials
+from cogflex.data.schema import COLUMNS, REQUIRED, derive, validate
+from cogflex.data.summaries import Summary, practice_bins, summarize
+
+__all__ = [
+    "RULES",
+    "CleaningRules",
+    "Summary",
+    "clean",
+    "practice_bins",
+    "summarize",
+    "COLUMNS",
+    "REQUIRED",
+    "EBB_AND_FLOW_FIELDS",
+    "FORMATS",
+    "CsvMapping",
+    "TrialData",
+    "derive",
+    "load_csv",
+    "load_ebb_and_flow",
+    "load_trials",
+    "validate",
+]

@@ -1,0 +1,66 @@
+"""A loaded, validated trial table and what cogflex knows about where it came from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+__all__ = ["TrialData"]
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """Validated trials in the canonical schema (see :mod:`cogflex.data.schema`).
+
+    Attributes
+    ----------
+    trials
+        One row per trial, sorted by participant, session and trial.
+    source
+        The file the trials were read from.
+    format
+        ``"ebb-and-flow"`` or ``"csv"``.
+    notes
+        Things the loader noticed but did not reject (e.g. a file's switch
+        column disagreeing with the cue sequence).
+    cleaning
+        After :func:`cogflex.data.clean`: trials removed per participant
+        (rows) and rule (columns), in the order the rules ran; ``None`` before.
+    """
+
+    trials: pd.DataFrame
+    source: str
+    format: str
+    notes: tuple[str, ...] = ()
+    cleaning: pd.DataFrame | None = field(default=None)
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials."""
+        return len(self.trials)
+
+    @property
+    def participants(self) -> list[str]:
+        """Participant ids, in table order."""
+        return [str(p) for p in self.trials["participant"].unique()]
+
+    @property
+    def n_sessions(self) -> int:
+        """Number of (participant, session) pairs."""
+        return int(self.trials[["participant", "session"]].drop_duplicates().shape[0])
+
+    @property
+    def tasks(self) -> list[str]:
+        """Task labels."""
+        return [str(t) for t in self.trials["task"].cat.categories]
+
+    def digest(self) -> str:
+        """SHA-256 of the trial table's content (stable across runs; for provenance)."""
+        hashed = pd.util.hash_pandas_object(self.trials, index=False).to_numpy()
+        return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+    def with_trials(self, trials: pd.DataFrame, **changes) -> TrialData:
+        """Copy with another trial table (and other fields changed)."""
+        return replace(self, trials=trials, **changes)

@@ -1,0 +1,409 @@
+"""Read trial files into the canonical schema: Lumosity Ebb and Flow exports and any lab CSV.
+
+Every problem is reported as a :class:`~cogflex.errors.DataError` whose
+message names the file, the column and the first offending lines; nothing is
+dropped or fixed silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from cogflex.data.dataset import TrialData
+from cogflex.data.schema import column_kind, derive, is_known, offending_lines, ordered, validate
+from cogflex.errors import ConfigError, DataError
+from cogflex.typed_config import read_toml
+
+__all__ = ["CsvMapping", "load_trials", "load_ebb_and_flow", "load_csv", "EBB_AND_FLOW_FIELDS", "FORMATS"]
+
+FORMATS = ("ebb-and-flow", "csv")
+
+#: Fields of the Lumosity Ebb and Flow export (one row per trial).
+EBB_AND_FLOW_FIELDS = ("user_id", "age", "game_result_id", "nth_master", "timestamp_rel_days", "trial",
+                       "time_offset", "task_cue", "switch", "point_dir", "mv_dir", "resp_dir", "correct", "resp_time")
+_DIRECTIONS = ("U", "D", "L", "R")
+_TRUE = {"true", "t", "1", "1.0", "yes", "y", "correct", "hit", "right"}
+_FALSE = {"false", "f", "0", "0.0", "no", "n", "error", "incorrect", "miss", "wrong"}
+
+
+@dataclass(frozen=True)
+class CsvMapping:
+    """How the columns of a lab's CSV map onto cogflex's trial schema.
+
+    Parameters
+    ----------
+    columns
+        Schema column -> file column, e.g. ``{"participant": "subject",
+        "task": "taskCue", "rt": "RT", "correct": "acc"}``. ``participant``,
+        ``task``, ``correct`` and ``rt`` are required; ``session`` defaults to
+        one session per participant and ``trial`` to the file order.
+    rt_unit
+        Unit of the RT column, ``"ms"`` or ``"s"``.
+    recode
+        Schema column -> {file value: value}, e.g. ``{"correct": {"1": True,
+        "0": False}, "task": {"c": "colour", "s": "shape"}}``. When a column is
+        recoded, every file value must be listed.
+    rt_missing
+        File values of the RT column that mean "no response" (e.g. ``"-1"``).
+    encoding
+        Text encoding of the file.
+    delimiter
+        Field delimiter; ``None`` detects it from the header.
+    """
+
+    columns: Mapping[str, str]
+    rt_unit: Literal["ms", "s"] = "ms"
+    recode: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    rt_missing: tuple[str, ...] = ()
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.rt_unit not in ("ms", "s"):
+            raise ConfigError("rt_unit", f"must be 'ms' or 's', got {self.rt_unit!r}")
+        for name in self.columns:
+            if not is_known(name) or name in ("switch", "run_position", "prev_correct", "line"):
+                if name != "switch":
+                    raise ConfigError(f"map.{name}", "not a column of the trial schema (known: participant, session, "
+                                                      "trial, task, correct, rt, response, correct_response, "
+                                                      "congruent, practice, age, session_time, onset, switch, "
+                                                      "stim_*, cond_*)")
+        missing = [c for c in ("participant", "task", "correct", "rt") if c not in self.columns]
+        if missing:
+            raise ConfigError(f"map.{missing[0]}", "required: map it to a column of the file "
+                                                   f"(missing: {', '.join(missing)})")
+        for name in self.recode:
+            if name not in self.columns:
+                raise ConfigError(f"recode.{name}", "recodes a column that is not mapped")
+
+    @classmethod
+    def from_args(cls, maps: Sequence[str] = (), recodes: Sequence[str] = (), *, toml: str | Path | None = None,
+                  **options) -> CsvMapping:
+        """Build from a TOML file and/or command-line ``NAME=COLUMN`` and ``NAME=FROM:TO,...`` strings.
+
+        Command-line values override the file's.
+        """
+        columns: dict[str, str] = {}
+        recode: dict[str, dict[str, object]] = {}
+        if toml is not None:
+            data = read_toml(toml)
+            unknown = set(data) - {"map", "recode", "rt_unit", "rt_missing", "encoding", "delimiter"}
+            if unknown:
+                raise ConfigError(sorted(unknown)[0], "unknown key in the mapping file (known: map, recode, "
+                                                      "rt_unit, rt_missing, encoding, delimiter)", source=str(toml))
+            columns.update({str(k): str(v) for k, v in data.get("map", {}).items()})
+            recode.update({str(k): {str(a): b for a, b in v.items()} for k, v in data.get("recode", {}).items()})
+            for key in ("rt_unit", "encoding", "delimiter"):
+                if key in data and key not in options:
+                    options[key] = data[key]
+            if "rt_missing" in data and "rt_missing" not in options:
+                options["rt_missing"] = tuple(str(v) for v in data["rt_missing"])
+        for item in maps:
+            name, sep, column = item.partition("=")
+            if not sep or not name or not column:
+                raise ConfigError("map", f"expected NAME=COLUMN, got {item!r}")
+            columns[name.strip()] = column.strip()
+        for item in recodes:
+            name, sep, pairs = item.partition("=")
+            if not sep:
+                raise ConfigError("recode", f"expected NAME=FROM:TO,FROM:TO, got {item!r}")
+            table = {}
+            for pair in pairs.split(","):
+                old, colon, new = pair.partition(":")
+                if not colon:
+                    raise ConfigError("recode", f"expected FROM:TO in {item!r}, got {pair!r}")
+                table[old.strip()] = new.strip()
+            recode[name.strip()] = table
+        options = {k: v for k, v in options.items() if v is not None}
+        if "rt_missing" in options:
+            options["rt_missing"] = tuple(str(v) for v in options["rt_missing"])
+        return cls(columns=columns, recode=recode, **options)
+
+
+def load_trials(path: str | Path, format: str = "ebb-and-flow", *, mapping: CsvMapping | None = None) -> TrialData:
+    """Load, validate and derive a trial file.
+
+    Parameters
+    ----------
+    path
+        CSV file, plain or gzip-compressed.
+    format
+        ``"ebb-and-flow"`` (the Lumosity export) or ``"csv"`` (needs ``mapping``).
+    mapping
+        Column mapping for ``format="csv"``.
+    """
+    if format == "ebb-and-flow":
+        return load_ebb_and_flow(path)
+    if format == "csv":
+        if mapping is None:
+            raise ConfigError("map", "format 'csv' needs a column mapping (--map NAME=COLUMN or --mapping FILE.toml)")
+        return load_csv(path, mapping)
+    raise ConfigError("format", f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def _read_text(path: Path, source: str, encoding: str) -> str:
+    """Whole file as text: gzip detected by its magic bytes; a UTF-8 BOM is dropped."""
+    if not path.exists():
+        raise DataError(source, "no such file")
+    if path.is_dir():
+        raise DataError(source, "is a directory, not a file")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise DataError(source, f"truncated or corrupt gzip file ({exc})") from None
+    if not raw.strip():
+        raise DataError(source, "empty file")
+    try:
+        return raw.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(source, f"not {encoding} text: byte 0x{raw[exc.start]:02x} on line {line} cannot be decoded "
+                                "(re-save the file as UTF-8, or pass --encoding, e.g. latin-1)") from None
+    except LookupError:
+        raise ConfigError("encoding", f"unknown text encoding {encoding!r}") from None
+
+
+def _read_table(path: str | Path, *, encoding: str = "utf-8", delimiter: str | None = ",",
+                text_columns: Iterable[str] = ()) -> tuple[pd.DataFrame, str]:
+    """Parse a delimited file; return the frame (line numbers in column ``line``) and the delimiter used."""
+    source = str(path)
+    text = _read_text(Path(path), source, encoding)
+    header = text.split("\n", 1)[0]
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    names = next(csv.reader([header], delimiter=delimiter))
+    if len(names) <= 1 and any(d in header for d in ";\t|" if d != delimiter):
+        found = next(d for d in ";\t|" if d in header)
+        raise DataError(source, f"only one column with delimiter {delimiter!r}; the header looks "
+                                f"{found!r}-separated (wrong delimiter?)")
+    dtypes = {name: "string" for name in text_columns if name in names}
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=dtypes, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(source, "empty file") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).split("\n")[0].replace("Error tokenizing data. C error: ", "")
+        raise DataError(source, f"malformed CSV: {detail}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame["line"] = np.arange(2, len(frame) + 2)
+    return frame, delimiter
+
+
+# -- column conversion ---------------------------------------------------------
+
+
+def _as_int(values: pd.Series, frame: pd.DataFrame, source: str, column: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = (numbers.isna() & values.notna()) | (numbers.notna() & (numbers % 1 != 0))
+    if bad.any():
+        raise DataError(source, f"not whole numbers: {offending_lines(frame.assign(_v=values), bad, '_v')}",
+                        column=column)
+    return numbers.astype("Int64")
+
+
+def _as_float(values: pd.Series, frame: pd.DataFrame, source: str, column: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        raise DataError(source, f"not numbers: {offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
+    return numbers.astype("float64")
+
+
+def _as_bool(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
+             recode: Mapping[str, object] | None = None) -> pd.Series:
+    text = values.astype("string").str.strip()
+    if recode:
+        table = {str(k): _truth(v) for k, v in recode.items()}
+        if None in table.values():
+            raise ConfigError(f"recode.{column}", "values must be true or false")
+    else:
+        uniques = [u for u in text.dropna().unique()]
+        table = {u: (True if u.lower() in _TRUE else False if u.lower() in _FALSE else None) for u in uniques}
+    mapped = text.map(lambda v: table.get(v, None) if v is not pd.NA else pd.NA)
+    bad = text.notna() & mapped.isna()
+    if bad.any():
+        known = ", ".join(sorted(map(str, table))) if recode else "true/false, 1/0, T/F, yes/no, correct/error"
+        raise DataError(source, f"unknown codes ({known} expected; recode others): "
+                                f"{offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
+    return mapped.astype("boolean")
+
+
+def _truth(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _as_category(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
+                 allowed: Mapping[str, str] | Sequence[str] | None = None) -> pd.Series:
+    text = values.astype("string").str.strip()
+    if allowed is not None:
+        table = dict(allowed) if isinstance(allowed, Mapping) else {a: a for a in allowed}
+        mapped = text.map(lambda v: table.get(v) if v is not pd.NA else pd.NA)
+        bad = text.notna() & mapped.isna()
+        if bad.any():
+            raise DataError(source, f"unknown codes (expected {', '.join(map(str, table))}): "
+                                    f"{offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
+        categories = list(dict.fromkeys(str(v) for v in table.values()))
+        return pd.Categorical(mapped, categories=categories)
+    return text.astype("category")
+
+
+def _finish(trials: pd.DataFrame, source: str, format: str, notes: list[str]) -> TrialData:
+    """Validate in file order, sort sessions, derive, and wrap."""
+    validate(trials, source)
+    trials = trials.sort_values(["participant", "session", "trial"], kind="stable", ignore_index=True)
+    trials["participant"] = trials["participant"].cat.remove_unused_categories()
+    return TrialData(trials=ordered(derive(trials)), source=source, format=format, notes=tuple(notes))
+
+
+def _compare_switch(data: TrialData, reported: pd.Series, label: str) -> list[str]:
+    """Notes on where a file's own switch column disagrees with the cue sequence."""
+    merged = data.trials[["line", "switch"]].merge(pd.DataFrame({"line": reported.index, "reported": reported.values}),
+                                                   on="line", how="left")
+    differ = (merged["reported"].astype("boolean") != merged["switch"]).fillna(False).to_numpy(dtype=bool)
+    if not differ.any():
+        return []
+    return [f"{label} disagrees with the cue sequence on {offending_lines(merged, differ, 'reported')}; "
+            "cogflex uses the switch it derives"]
+
+
+# -- the two formats -------------------------------------------------------------
+
+
+def load_ebb_and_flow(path: str | Path) -> TrialData:
+    """Load a Lumosity Ebb and Flow export (fields :data:`EBB_AND_FLOW_FIELDS`; gzip or plain CSV).
+
+    Tasks are ``point`` (cue P: report where the leaves point) and ``move``
+    (cue M: where they move); ``nth_master`` (gameplay number) is the session,
+    ``resp_time`` (ms) becomes ``rt`` (s), ``point_dir``/``mv_dir`` become
+    ``stim_point``/``stim_move`` and congruency is point = move.
+    """
+    source = str(path)
+    raw, _ = _read_table(path, delimiter=",", text_columns=("user_id", "game_result_id"))
+    missing = [f for f in EBB_AND_FLOW_FIELDS if f not in raw.columns]
+    if missing:
+        raise DataError(source, f"missing Ebb and Flow field{'s' if len(missing) > 1 else ''} "
+                                f"{', '.join(missing)} (found: {', '.join(c for c in raw.columns if c != 'line')})",
+                        column=missing[0])
+    conv = dict(source=source)
+    trials = pd.DataFrame({
+        "participant": _as_category(raw["user_id"], raw, column="user_id", **conv),
+        "session": _as_int(raw["nth_master"], raw, column="nth_master", **conv),
+        "trial": _as_int(raw["trial"], raw, column="trial", **conv),
+        "task": _as_category(raw["task_cue"], raw, column="task_cue", allowed={"P": "point", "M": "move"}, **conv),
+        "correct": _as_bool(raw["correct"], raw, column="correct", recode={"T": True, "F": False}, **conv),
+        "rt": _as_float(raw["resp_time"], raw, column="resp_time", **conv) / 1000.0,
+        "response": _as_category(raw["resp_dir"], raw, column="resp_dir", allowed=_DIRECTIONS, **conv),
+        "stim_point": _as_category(raw["point_dir"], raw, column="point_dir", allowed=_DIRECTIONS, **conv),
+        "stim_move": _as_category(raw["mv_dir"], raw, column="mv_dir", allowed=_DIRECTIONS, **conv),
+        "age": _as_float(raw["age"], raw, column="age", **conv).astype("Float64"),
+        "session_time": _as_float(raw["timestamp_rel_days"], raw, column="timestamp_rel_days", **conv),
+        "onset": _as_float(raw["time_offset"], raw, column="time_offset", **conv) / 1000.0,
+        "cond_game": _as_category(raw["game_result_id"], raw, column="game_result_id", **conv),
+        "line": raw["line"].astype("Int64"),
+    })
+    is_point = (trials["task"] == "point").to_numpy()
+    correct_response = np.where(is_point, trials["stim_point"].astype(str), trials["stim_move"].astype(str))
+    trials["correct_response"] = pd.Categorical(correct_response, categories=list(_DIRECTIONS))
+    reported = _as_bool(raw["switch"], raw, column="switch", recode={"T": True, "F": False}, **conv)
+    data = _finish(trials, source, "ebb-and-flow", [])
+    notes = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()), "the file's switch")
+    notes += _compare_correct(data.trials)
+    return data.with_trials(data.trials, notes=tuple(notes))
+
+
+def _compare_correct(trials: pd.DataFrame) -> list[str]:
+    """Notes on trials whose ``correct`` disagrees with response == correct response (kept as the file says)."""
+    answered = trials["response"].notna().to_numpy()
+    matches = (trials["response"].astype("string") == trials["correct_response"].astype("string")).fillna(False)
+    differ = answered & (matches.to_numpy(dtype=bool) != trials["correct"].fillna(False).to_numpy(dtype=bool))
+    if not differ.any():
+        return []
+    per = pd.Series(differ).groupby(trials["participant"].to_numpy()).sum()
+    who = ", ".join(f"{p}: {int(n)}" for p, n in per.items() if n)
+    return [f"'correct' disagrees with response == correct response on {int(differ.sum())} trials ({who}); "
+            f"cogflex keeps the file's 'correct' ({offending_lines(trials, differ)})"]
+
+
+def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
+    """Load a long-format lab CSV through an explicit :class:`CsvMapping`."""
+    source = str(path)
+    text_columns = [mapping.columns["participant"]]
+    raw, delimiter = _read_table(path, encoding=mapping.encoding, delimiter=mapping.delimiter,
+                                 text_columns=text_columns)
+    absent = [f"{name}={col}" for name, col in mapping.columns.items() if col not in raw.columns]
+    if absent:
+        found = ", ".join(c for c in raw.columns if c != "line")
+        raise DataError(source, f"mapped column{'s' if len(absent) > 1 else ''} not in the file: "
+                                f"{', '.join(absent)} (the file has: {found})",
+                        column=absent[0].split("=", 1)[1])
+    notes = [] if delimiter == "," else [f"delimiter {delimiter!r} detected"]
+    trials = pd.DataFrame({"line": raw["line"].astype("Int64")})
+    reported = None
+    for name, col in mapping.columns.items():
+        values = raw[col]
+        recode = mapping.recode.get(name)
+        conv = dict(source=source, column=col)
+        if name == "switch":
+            reported = _as_bool(values, raw, recode=recode, **conv)
+            continue
+        if name == "rt":
+            if mapping.rt_missing:
+                values = values.mask(values.astype("string").str.strip().isin(mapping.rt_missing))
+            rt = _as_float(values, raw, **conv)
+            trials["rt"] = rt / 1000.0 if mapping.rt_unit == "ms" else rt
+            _check_rt_unit(trials["rt"], mapping.rt_unit, source, col)
+            continue
+        kind = column_kind(name)
+        if kind == "category":
+            trials[name] = _as_category(values, raw, allowed=recode, **conv)
+        elif kind == "bool":
+            trials[name] = _as_bool(values, raw, recode=recode, **conv)
+        elif kind == "int":
+            trials[name] = _as_int(values, raw, **conv)
+        else:
+            trials[name] = _as_float(values, raw, **conv).astype("Float64" if name == "age" else "float64")
+    if "session" not in trials:
+        trials["session"] = pd.array(np.ones(len(trials), dtype=np.int64), dtype="Int64")
+        notes.append("no session column mapped: one session per participant")
+    if "trial" not in trials:
+        order = trials.groupby(["participant", "session"], observed=True, sort=False).cumcount() + 1
+        trials["trial"] = order.astype("Int64")
+        notes.append("no trial column mapped: trials numbered in file order")
+    data = _finish(trials, source, "csv", notes)
+    if reported is not None:
+        extra = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
+                                f"the file's switch column {mapping.columns['switch']!r}")
+        data = data.with_trials(data.trials, notes=data.notes + tuple(extra))
+    return data
+
+
+def _check_rt_unit(rt: pd.Series, unit: str, source: str, column: str) -> None:
+    """Catch the commonest unit mistake: milliseconds read as seconds and vice versa."""
+    median = float(np.nanmedian(rt.to_numpy(dtype=float))) if rt.notna().any() else np.nan
+    if unit == "s" and median > 20:
+        raise DataError(source, f"median response time {median:g} s: the values look like milliseconds "
+                                "(pass --rt-unit ms)", column=column)
+    if unit == "ms" and median < 0.01:
+        raise DataError(source, f"median response time {median * 1000:g} ms: the values look like seconds "
+                                "(pass --rt-unit s)", column=column)

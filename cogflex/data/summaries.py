@@ -1,0 +1,214 @@
+"""Descriptive statistics that task-switching papers report, per participant and pooled.
+
+RT statistics use the trials left by the cleaning rules (by default: correct
+trials after a correct trial, 0.15-3 s, no session-first trials); accuracy uses
+the same rules without the error-based ones (:meth:`CleaningRules.for_accuracy`).
+Pooled rows have participant ``"all"``. Times are in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cogflex.data.cleaning import CleaningRules, clean
+from cogflex.data.dataset import TrialData
+from cogflex.errors import ConfigError
+
+__all__ = ["Summary", "summarize", "practice_bins"]
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The descriptive tables of one dataset.
+
+    Attributes
+    ----------
+    by_trial_type
+        participant, practice_bin, trial_type (switch/repeat), n, rt_mean_ms,
+        rt_median_ms, n_accuracy, accuracy.
+    switch_cost
+        participant, practice_bin, switch_cost_ms (difference of medians),
+        switch_cost_mean_ms (difference of means), n_switch, n_repeat.
+    run_position
+        participant, run_position (the last value pools longer runs), n,
+        rt_median_ms, rt_mean_ms, accuracy.
+    congruency
+        participant, practice_bin, trial_type (repeat, switch or all),
+        congruent_ms, incongruent_ms, congruency_effect_ms (medians), n;
+        empty when congruency is unknown. The usual report is the repeat-trial
+        effect, which the switch cost does not inflate.
+    cleaning
+        Trials removed per participant and rule (RT analysis rules).
+    """
+
+    by_trial_type: pd.DataFrame
+    switch_cost: pd.DataFrame
+    run_position: pd.DataFrame
+    congruency: pd.DataFrame
+    cleaning: pd.DataFrame
+
+    def tidy(self) -> pd.DataFrame:
+        """All statistics in one long table: participant, practice_bin, measure, condition, value, n."""
+        frames = []
+        t = self.by_trial_type
+        for measure, n_col in (("rt_mean_ms", "n"), ("rt_median_ms", "n"), ("accuracy", "n_accuracy")):
+            frames.append(t.assign(measure=measure, condition=t["trial_type"], value=t[measure], n=t[n_col]))
+        s = self.switch_cost
+        for measure in ("switch_cost_ms", "switch_cost_mean_ms"):
+            frames.append(s.assign(measure=measure, condition="switch-repeat", value=s[measure],
+                                   n=s["n_switch"] + s["n_repeat"]))
+        r = self.run_position
+        frames.append(r.assign(measure="rt_median_ms", condition="run_position_" + r["run_position"].astype(str),
+                               value=r["rt_median_ms"], practice_bin=ALL))
+        c = self.congruency
+        if len(c):
+            frames.append(c.assign(measure="congruency_effect_ms",
+                                   condition="incongruent-congruent_" + c["trial_type"].astype(str),
+                                   value=c["congruency_effect_ms"], n=c["n"]))
+        cols = ["participant", "practice_bin", "measure", "condition", "value", "n"]
+        return pd.concat([f[cols] for f in frames], ignore_index=True)
+
+
+def practice_bins(sessions: pd.Series, bins: int | Sequence[float] = 3) -> pd.Series:
+    """Label each trial with its practice bin (``"150-249"``-style, inclusive session ranges).
+
+    ``bins`` is a number of bins of about equal numbers of sessions, or bin
+    edges (left-closed: ``[150, 250, 350, 501]`` gives 150-249, 250-349,
+    350-500).
+    """
+    values = sessions.to_numpy(dtype=float)
+    if isinstance(bins, int):
+        if bins < 1:
+            raise ConfigError("practice_bins", "needs at least one bin")
+        unique = np.unique(values)
+        edges = np.unique(np.quantile(unique, np.linspace(0, 1, bins + 1)))
+        edges[-1] = unique.max() + 1
+        edges = np.unique(np.floor(edges))
+    else:
+        edges = np.asarray(sorted(float(b) for b in bins))
+        if len(edges) < 2:
+            raise ConfigError("practice_bins", "needs at least two edges")
+    index = np.searchsorted(edges, values, side="right") - 1
+    labels = [f"{edges[i]:g}-{edges[i + 1] - 1:g}" for i in range(len(edges) - 1)]
+    inside = (index >= 0) & (index < len(labels))
+    out = pd.Series(pd.Categorical([labels[i] if ok else None for i, ok in zip(index, inside)],
+                                   categories=labels, ordered=True), index=sessions.index)
+    return out
+
+
+def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int | Sequence[float] = 3,
+              max_run_position: int = 6) -> Summary:
+    """Descriptive statistics of ``data`` (raw, uncleaned: the rules are applied here).
+
+    Parameters
+    ----------
+    rules
+        Cleaning for the RT statistics (default :class:`CleaningRules`).
+    bins
+        Practice bins, see :func:`practice_bins`.
+    max_run_position
+        Run positions from this value on are pooled.
+    """
+    rules = rules or CleaningRules()
+    binned = data.trials.assign(practice_bin=practice_bins(data.trials["session"], bins))
+    rt_data = clean(data.with_trials(binned), rules)
+    acc_trials = clean(data.with_trials(binned), rules.for_accuracy()).trials
+    rt_trials = rt_data.trials
+    rt_trials = rt_trials.assign(rt_ms=rt_trials["rt"] * 1000.0,
+                                 trial_type=np.where(rt_trials["switch"], "switch", "repeat"))
+    acc_trials = acc_trials.assign(trial_type=np.where(acc_trials["switch"], "switch", "repeat"),
+                                   correct_f=acc_trials["correct"].astype(float))
+
+    by_type = _pooled(rt_trials, ["practice_bin", "trial_type"], _rt_stats)
+    acc = _pooled(acc_trials, ["practice_bin", "trial_type"], _acc_stats)
+    by_type = by_type.merge(acc, on=["participant", "practice_bin", "trial_type"], how="outer")
+
+    costs = []
+    for (participant, bin_), grp in by_type.groupby(["participant", "practice_bin"], observed=True, sort=False):
+        rows = grp.set_index("trial_type")
+        if {"switch", "repeat"} <= set(rows.index):
+            costs.append({"participant": participant, "practice_bin": bin_,
+                          "switch_cost_ms": rows.at["switch", "rt_median_ms"] - rows.at["repeat", "rt_median_ms"],
+                          "switch_cost_mean_ms": rows.at["switch", "rt_mean_ms"] - rows.at["repeat", "rt_mean_ms"],
+                          "n_switch": int(rows.at["switch", "n"]), "n_repeat": int(rows.at["repeat", "n"])})
+    switch_cost = pd.DataFrame(costs, columns=["participant", "practice_bin", "switch_cost_ms",
+                                               "switch_cost_mean_ms", "n_switch", "n_repeat"])
+
+    capped = rt_trials.assign(run_position=rt_trials["run_position"].clip(upper=max_run_position).astype(int))
+    run = _pooled(capped, ["run_position"], _rt_stats, overall=False)
+    acc_capped = acc_trials.assign(run_position=acc_trials["run_position"].clip(upper=max_run_position).astype(int))
+    run = run.merge(_pooled(acc_capped, ["run_position"], _acc_stats, overall=False)[
+        ["participant", "run_position", "accuracy"]], on=["participant", "run_position"], how="left")
+
+    congruency = _congruency(rt_trials)
+    return Summary(by_trial_type=by_type, switch_cost=switch_cost, run_position=run, congruency=congruency,
+                   cleaning=rt_data.cleaning)
+
+
+def _congruency(rt_trials: pd.DataFrame) -> pd.DataFrame:
+    """Median RT incongruent - congruent, per participant, practice bin and trial type."""
+    columns = ["participant", "practice_bin", "trial_type", "congruent_ms", "incongruent_ms",
+               "congruency_effect_ms", "n"]
+    if "congruent" not in rt_trials or not rt_trials["congruent"].notna().any():
+        return pd.DataFrame(columns=columns)
+    known = rt_trials[rt_trials["congruent"].notna()]
+    known = known.assign(cong=np.where(known["congruent"], "congruent", "incongruent"))
+    tables = []
+    for label, subset in (("repeat", known[known["trial_type"] == "repeat"]),
+                          ("switch", known[known["trial_type"] == "switch"]), ("all", known)):
+        med = _pooled(subset, ["practice_bin", "cong"], _rt_stats)
+        wide = med.pivot_table(index=["participant", "practice_bin"], columns="cong", values="rt_median_ms",
+                               observed=True)
+        if not {"congruent", "incongruent"} <= set(wide.columns):
+            continue
+        counts = med.groupby(["participant", "practice_bin"], observed=True)["n"].sum()
+        tables.append(pd.DataFrame({
+            "trial_type": label, "congruent_ms": wide["congruent"], "incongruent_ms": wide["incongruent"],
+            "congruency_effect_ms": wide["incongruent"] - wide["congruent"], "n": counts,
+        }).reset_index())
+    return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
+
+
+def _rt_stats(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series({"n": len(frame), "rt_mean_ms": frame["rt_ms"].mean(), "rt_median_ms": frame["rt_ms"].median()})
+
+
+def _acc_stats(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series({"n_accuracy": len(frame), "accuracy": frame["correct_f"].mean()})
+
+
+def _pooled(frame: pd.DataFrame, keys: list[str], stats, *, overall: bool = True) -> pd.DataFrame:
+    """``stats`` per participant x keys, plus the same with all participants pooled (participant 'all').
+
+    With ``overall``, rows over all practice bins (practice_bin 'all') are added too.
+    """
+    parts = []
+    for label, group in [(None, frame), (ALL, frame)]:
+        by = (["participant"] if label is None else []) + keys
+        table = group.groupby(by, observed=True, sort=True).apply(stats, include_groups=False).reset_index()
+        if label is not None:
+            table.insert(0, "participant", label)
+        parts.append(table)
+        if overall and "practice_bin" in keys:
+            rest = [k for k in keys if k != "practice_bin"]
+            by = (["participant"] if label is None else []) + rest
+            whole = group.groupby(by, observed=True, sort=True).apply(stats, include_groups=False).reset_index()
+            whole.insert(0 if label is None else 0, "practice_bin", ALL)
+            if label is not None:
+                whole.insert(0, "participant", label)
+            parts.append(whole)
+    out = pd.concat(parts, ignore_index=True)
+    out["participant"] = out["participant"].astype(str)
+    out["practice_bin"] = out["practice_bin"].astype(str) if "practice_bin" in out else None
+    if "practice_bin" not in keys:
+        out = out.drop(columns=["practice_bin"])
+    for col in ("n", "n_accuracy"):
+        if col in out:
+            out[col] = out[col].astype(int)
+    return out
