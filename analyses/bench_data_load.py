@@ -44,13 +44,10 @@ def synthetic_ebb_and_flow(n_trials: int, seed: int = 0) -> pd.DataFrame:
     player = game // games_per_player
     trial = np.tile(np.arange(1, per_game + 1), n_games)[:n_trials]
     switch = (rng.random(n_trials) < 0.18) & (trial > 1)
-    cue_index = np.zeros(n_trials, dtype=int)
     start = trial == 1
-    cue_index[start] = rng.integers(0, 2, start.sum())
-    # cue flips on switches; cumulative within each game
-    flips = np.cumsum(switch)
-    game_start_flips = flips[start]
-    cue_index = (np.repeat(cue_index[start], per_game)[:n_trials] + flips - np.repeat(game_start_flips, per_game)[:n_trials]) % 2
+    first_cue = np.repeat(rng.integers(0, 2, start.sum()), per_game)[:n_trials]
+    flips = np.cumsum(switch)  # the cue flips at every switch, counted from the game's start
+    cue_index = (first_cue + flips - np.repeat(flips[start], per_game)[:n_trials]) % 2
     dirs = np.array(list("UDLR"))
     point, move = rng.integers(0, 4, n_trials), rng.integers(0, 4, n_trials)
     correct = rng.random(n_trials) < 0.97
@@ -93,7 +90,8 @@ def main() -> None:
         for path in (plain, folder / "ebb_and_flow_synthetic.csv.gz"):
             walls, peaks = [], []
             for _ in range(args.repeats):
-                out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True, check=True)
+                out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True,
+                                     check=True)
                 wall, peak, n = out.stdout.split()
                 walls.append(float(wall))
                 peaks.append(float(peak))
