@@ -1,7 +1,8 @@
 """Benchmark reading a large trial file: load + validate + derive 1,000,000 trials.
 
 Generates an Ebb and Flow-format file of the requested size (synthetic, in a
-temporary folder; plain and gzip-compressed), then times
+temporary folder; plain and gzip-compressed, and the same trials as a generic
+lab CSV read through a column mapping), then times
 :func:`cogflex.data.load_trials` on each in a fresh process and reports wall
 time and peak resident memory (target: <= 10 s and <= 1 GB for 10^6 trials).
 
@@ -28,8 +29,14 @@ import pandas as pd
 LOAD = """
 import resource, sys, time
 t = time.perf_counter()
-from cogflex.data import load_trials
-data = load_trials(sys.argv[1], "ebb-and-flow")
+from cogflex.data import CsvMapping, load_trials
+if sys.argv[2] == "csv":
+    mapping = CsvMapping({"participant": "subject", "session": "block", "trial": "trial", "task": "cue",
+                          "correct": "acc", "rt": "RT", "response": "resp_dir", "stim_point": "point_dir",
+                          "stim_move": "mv_dir"})
+    data = load_trials(sys.argv[1], "csv", mapping=mapping)
+else:
+    data = load_trials(sys.argv[1], "ebb-and-flow")
 wall = time.perf_counter() - t
 print(wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, data.n_trials)
 """
@@ -84,18 +91,24 @@ def main() -> None:
         frame.to_csv(plain, index=False)
         with plain.open("rb") as src, gzip.open(folder / "ebb_and_flow_synthetic.csv.gz", "wb", compresslevel=6) as dst:
             shutil.copyfileobj(src, dst)
+        lab = frame.rename(columns={"user_id": "subject", "nth_master": "block", "task_cue": "cue", "correct": "acc",
+                                    "resp_time": "RT"})
+        lab.to_csv(folder / "lab_synthetic.csv", index=False)
         print(f"generated {len(frame):,} trials in {time.perf_counter() - t:.1f} s "
               f"({plain.stat().st_size / 1e6:.0f} MB plain, "
               f"{(folder / 'ebb_and_flow_synthetic.csv.gz').stat().st_size / 1e6:.0f} MB gzip)")
-        for path in (plain, folder / "ebb_and_flow_synthetic.csv.gz"):
+        runs = [(plain, "ebb-and-flow"), (folder / "ebb_and_flow_synthetic.csv.gz", "ebb-and-flow"),
+                (folder / "lab_synthetic.csv", "csv")]
+        for path, fmt in runs:
             walls, peaks = [], []
             for _ in range(args.repeats):
-                out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True,
+                out = subprocess.run([sys.executable, "-c", LOAD, str(path), fmt], capture_output=True, text=True,
                                      check=True)
                 wall, peak, n = out.stdout.split()
                 walls.append(float(wall))
                 peaks.append(float(peak))
-            print(f"{path.name}: load + validate + derive {int(n):,} trials: median {statistics.median(walls):.2f} s "
+            print(f"{path.name} ({fmt}): load + validate + derive {int(n):,} trials: "
+                  f"median {statistics.median(walls):.2f} s "
                   f"(runs {', '.join(f'{w:.2f}' for w in walls)}; imports included), "
                   f"peak resident memory {max(peaks):.0f} MB")
     finally:

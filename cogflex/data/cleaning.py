@@ -77,7 +77,7 @@ def clean(data: TrialData, rules: CleaningRules | None = None) -> TrialData:
     participant = trials["participant"]
     counts = {}
     for rule in RULES:
-        drop = _rule_mask(rule, rules, trials) & keep
+        drop = _rule_mask(rule, rules, trials, keep) & keep
         counts[rule] = pd.Series(drop, index=trials.index).groupby(participant, observed=True).sum()
         keep &= ~drop
     log = pd.DataFrame(counts)
@@ -89,7 +89,7 @@ def clean(data: TrialData, rules: CleaningRules | None = None) -> TrialData:
     return data.with_trials(trials.loc[keep].reset_index(drop=True), cleaning=log)
 
 
-def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame) -> np.ndarray:
+def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
     n = len(trials)
     if rule == "practice":
         if not rules.practice or "practice" not in trials:
@@ -120,10 +120,10 @@ def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame) -> np.ndar
     if rule == "mad":
         if rules.mad is None:
             return np.zeros(n, dtype=bool)
-        rt = trials["rt"]
-        grouped = rt.groupby(trials["participant"], observed=True)
-        median = grouped.transform("median")
-        mad = (rt - median).abs().groupby(trials["participant"], observed=True).transform("median") * 1.4826
+        rt = trials["rt"].where(keep)  # median and MAD of the trials the earlier rules kept
+        who = trials["participant"]
+        median = rt.groupby(who, observed=True).transform("median")
+        mad = (rt - median).abs().groupby(who, observed=True).transform("median") * 1.4826
         return ((rt - median).abs() > rules.mad * mad).fillna(False).to_numpy(dtype=bool)
     raise KeyError(rule)
 

@@ -39,15 +39,18 @@ def _cleaning_options(p: argparse.ArgumentParser) -> None:
 
 def _load(args):
     from cogflex.data import CsvMapping, load_trials
+    from cogflex.errors import ConfigError
 
-    mapping = None
-    if args.format == "csv" or args.map or args.mapping:
-        if args.format != "csv":
-            from cogflex.errors import ConfigError
-
-            raise ConfigError("format", "--map/--mapping need --format csv")
-        mapping = CsvMapping.from_args(args.map, args.recode, toml=args.mapping, rt_unit=args.rt_unit,
-                                       rt_missing=args.rt_missing, encoding=args.encoding, delimiter=args.delimiter)
+    if args.format != "csv":
+        given = [flag for flag, value in (("--map", args.map), ("--mapping", args.mapping), ("--recode", args.recode),
+                                          ("--rt-unit", args.rt_unit), ("--rt-missing", args.rt_missing),
+                                          ("--delimiter", args.delimiter)) if value]
+        if given:
+            raise ConfigError("format", f"{', '.join(given)} only apply to --format csv (the ebb-and-flow format "
+                                        "has fixed fields)")
+        return load_trials(args.file, args.format, encoding=args.encoding or "utf-8")
+    mapping = CsvMapping.from_args(args.map, args.recode, toml=args.mapping, rt_unit=args.rt_unit,
+                                   rt_missing=args.rt_missing, encoding=args.encoding, delimiter=args.delimiter)
     return load_trials(args.file, args.format, mapping=mapping)
 
 

@@ -71,6 +71,11 @@ class CsvMapping:
     def __post_init__(self) -> None:
         if self.rt_unit not in ("ms", "s"):
             raise ConfigError("rt_unit", f"must be 'ms' or 's', got {self.rt_unit!r}")
+        if self.delimiter is not None:
+            named = {"\\t": "\t", "tab": "\t", "\\s": " ", "space": " "}.get(self.delimiter, self.delimiter)
+            if not isinstance(named, str) or len(named) != 1 or named in "\"\r\n":
+                raise ConfigError("delimiter", f"must be one character (or 'tab'), got {self.delimiter!r}")
+            object.__setattr__(self, "delimiter", named)
         for name in self.columns:
             if not is_known(name) or name in ("switch", "run_position", "prev_correct", "line"):
                 if name != "switch":
@@ -95,19 +100,12 @@ class CsvMapping:
         """
         columns: dict[str, str] = {}
         recode: dict[str, dict[str, object]] = {}
+        options = {k: v for k, v in options.items() if v is not None and v != []}
         if toml is not None:
-            data = read_toml(toml)
-            unknown = set(data) - {"map", "recode", "rt_unit", "rt_missing", "encoding", "delimiter"}
-            if unknown:
-                raise ConfigError(sorted(unknown)[0], "unknown key in the mapping file (known: map, recode, "
-                                                      "rt_unit, rt_missing, encoding, delimiter)", source=str(toml))
-            columns.update({str(k): str(v) for k, v in data.get("map", {}).items()})
-            recode.update({str(k): {str(a): b for a, b in v.items()} for k, v in data.get("recode", {}).items()})
-            for key in ("rt_unit", "encoding", "delimiter"):
-                if key in data and key not in options:
-                    options[key] = data[key]
-            if "rt_missing" in data and "rt_missing" not in options:
-                options["rt_missing"] = tuple(str(v) for v in data["rt_missing"])
+            file_columns, file_recode, file_options = _read_mapping_file(toml)
+            columns.update(file_columns)
+            recode.update(file_recode)
+            options = {**file_options, **options}
         for item in maps:
             name, sep, column = item.partition("=")
             if not sep or not name or not column:
@@ -124,13 +122,53 @@ class CsvMapping:
                     raise ConfigError("recode", f"expected FROM:TO in {item!r}, got {pair!r}")
                 table[old.strip()] = new.strip()
             recode[name.strip()] = table
-        options = {k: v for k, v in options.items() if v is not None}
         if "rt_missing" in options:
             options["rt_missing"] = tuple(str(v) for v in options["rt_missing"])
         return cls(columns=columns, recode=recode, **options)
 
 
-def load_trials(path: str | Path, format: str = "ebb-and-flow", *, mapping: CsvMapping | None = None) -> TrialData:
+def _read_mapping_file(path: str | Path) -> tuple[dict[str, str], dict[str, dict[str, object]], dict[str, object]]:
+    """The [map], [recode] and options of a mapping TOML file, type-checked."""
+    data = read_toml(path)
+    source = str(path)
+    unknown = set(data) - {"map", "recode", "rt_unit", "rt_missing", "encoding", "delimiter"}
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], "unknown key in the mapping file (known: map, recode, rt_unit, "
+                                              "rt_missing, encoding, delimiter)", source=source)
+    table = data.get("map", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError("map", "must be a table of NAME = \"file column\"", source=source)
+    recode: dict[str, dict[str, object]] = {}
+    recode_table = data.get("recode", {})
+    if not isinstance(recode_table, dict):
+        raise ConfigError("recode", "must be a table of [recode.NAME] tables", source=source)
+    for name, pairs in recode_table.items():
+        if not isinstance(pairs, dict):
+            raise ConfigError(f"recode.{name}", "must be a table of \"file value\" = value", source=source)
+        recode[str(name)] = {str(k): v for k, v in pairs.items()}
+    options: dict[str, object] = {}
+    for key in ("rt_unit", "encoding", "delimiter"):
+        if key in data:
+            if not isinstance(data[key], str):
+                raise ConfigError(key, f"must be a string, got {data[key]!r}", source=source)
+            options[key] = data[key]
+    if "rt_missing" in data:
+        values = data["rt_missing"]
+        if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
+            raise ConfigError("rt_missing", f"must be a list of values, e.g. [\"-1\"], got {values!r}", source=source)
+        options["rt_missing"] = tuple(_number_text(v) for v in values)
+    return {str(k): v for k, v in table.items()}, recode, options
+
+
+def _number_text(value: object) -> str:
+    """TOML -1 and "-1" both mean the cell text "-1"."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def load_trials(path: str | Path, format: str = "ebb-and-flow", *, mapping: CsvMapping | None = None,
+                encoding: str = "utf-8") -> TrialData:
     """Load, validate and derive a trial file.
 
     Parameters
@@ -140,10 +178,14 @@ def load_trials(path: str | Path, format: str = "ebb-and-flow", *, mapping: CsvM
     format
         ``"ebb-and-flow"`` (the Lumosity export) or ``"csv"`` (needs ``mapping``).
     mapping
-        Column mapping for ``format="csv"``.
+        Column mapping for ``format="csv"`` (which also carries the encoding).
+    encoding
+        Text encoding of an Ebb and Flow file.
     """
     if format == "ebb-and-flow":
-        return load_ebb_and_flow(path)
+        if mapping is not None:
+            raise ConfigError("map", "the ebb-and-flow format has fixed fields; a column mapping needs format 'csv'")
+        return load_ebb_and_flow(path, encoding=encoding)
     if format == "csv":
         if mapping is None:
             raise ConfigError("map", "format 'csv' needs a column mapping (--map NAME=COLUMN or --mapping FILE.toml)")
@@ -179,38 +221,80 @@ def _read_text(path: Path, source: str, encoding: str) -> str:
 
 
 def _read_table(path: str | Path, *, encoding: str = "utf-8", delimiter: str | None = ",",
-                text_columns: Iterable[str] = ()) -> tuple[pd.DataFrame, str]:
-    """Parse a delimited file; return the frame (line numbers in column ``line``) and the delimiter used."""
+                text_columns: Iterable[str] = (), all_text: bool = False) -> tuple[pd.DataFrame, str, bool]:
+    """Parse a delimited file.
+
+    Returns the frame (with the source line of every row in column ``line``),
+    the delimiter used and whether it was detected. ``text_columns`` (or every
+    column with ``all_text``) are read as text with only empty cells missing.
+    """
     source = str(path)
     text = _read_text(Path(path), source, encoding)
-    header = text.split("\n", 1)[0]
-    if delimiter is None:
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # old Mac line endings
+    header = text.splitlines()[0]
+    detected = delimiter is None
+    if detected:
         try:
             delimiter = csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
         except csv.Error:
             delimiter = ","
-    names = next(csv.reader([header], delimiter=delimiter))
-    if len(names) <= 1 and any(d in header for d in ";\t|" if d != delimiter):
-        found = next(d for d in ";\t|" if d in header)
-        raise DataError(source, f"only one column with delimiter {delimiter!r}; the header looks "
-                                f"{found!r}-separated (wrong delimiter?)")
-    dtypes = {name: "string" for name in text_columns if name in names}
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=dtypes, skipinitialspace=True)
+        names = next(csv.reader([header], delimiter=delimiter))
+    except csv.Error as exc:
+        raise DataError(source, f"malformed header line ({exc})") from None
+    if len(names) <= 1:
+        other = next((d for d in ",;\t|" if d != delimiter and d in header), None)
+        if other is not None:
+            raise DataError(source, f"only one column with delimiter {delimiter!r}; the header looks "
+                                    f"{other!r}-separated (wrong delimiter?)")
+    read_as_text = names if all_text else [n for n in text_columns if n in names]
+    options = dict(keep_default_na=False, na_values=[""]) if all_text else {}
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype={n: "string" for n in read_as_text},
+                            skipinitialspace=True, **options)
     except pd.errors.EmptyDataError:
         raise DataError(source, "empty file") from None
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, csv.Error) as exc:
         detail = str(exc).split("\n")[0].replace("Error tokenizing data. C error: ", "")
         raise DataError(source, f"malformed CSV: {detail}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame["line"] = np.arange(2, len(frame) + 2)
-    return frame, delimiter
+    frame["line"] = _record_lines(text, delimiter, len(frame))
+    return frame, delimiter, detected
+
+
+def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
+    """File line on which each data record starts (blank lines and multi-line quoted fields counted)."""
+    simple = np.arange(2, n_rows + 2)
+    if '"' not in text and "\n\n" not in text and "\n\r\n" not in text:
+        return simple
+    starts, end = [], 0
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        for i, row in enumerate(reader):
+            begin, end = end + 1, reader.line_num
+            if i > 0 and row:
+                starts.append(begin)
+    except csv.Error:
+        return simple
+    return np.asarray(starts) if len(starts) == n_rows else simple
 
 
 # -- column conversion ---------------------------------------------------------
 
+#: Cell texts that mean "missing" in numeric and true/false columns (R's NA, Excel's #N/A, ...).
+_MISSING_TEXT = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "none", "#N/A", ".")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Cells as stripped text, with the usual "missing" spellings as <NA>."""
+    text = values.astype("string").str.strip()
+    return text.mask(text.isin(_MISSING_TEXT))
+
 
 def _as_int(values: pd.Series, frame: pd.DataFrame, source: str, column: str) -> pd.Series:
+    if not pd.api.types.is_numeric_dtype(values):
+        values = _text(values)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = (numbers.isna() & values.notna()) | (numbers.notna() & (numbers % 1 != 0))
     if bad.any():
@@ -220,6 +304,8 @@ def _as_int(values: pd.Series, frame: pd.DataFrame, source: str, column: str) ->
 
 
 def _as_float(values: pd.Series, frame: pd.DataFrame, source: str, column: str) -> pd.Series:
+    if not pd.api.types.is_numeric_dtype(values):
+        values = _text(values)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() & values.notna()
     if bad.any():
@@ -228,12 +314,12 @@ def _as_float(values: pd.Series, frame: pd.DataFrame, source: str, column: str) 
 
 
 def _as_bool(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
-             recode: Mapping[str, object] | None = None) -> pd.Series:
-    text = values.astype("string").str.strip()
+             recode: Mapping[str, object] | None = None, name: str | None = None) -> pd.Series:
+    text = _text(values)
     if recode:
         table = {str(k): _truth(v) for k, v in recode.items()}
         if None in table.values():
-            raise ConfigError(f"recode.{column}", "values must be true or false")
+            raise ConfigError(f"recode.{name or column}", "values must be true or false")
     else:
         uniques = [u for u in text.dropna().unique()]
         table = {u: (True if u.lower() in _TRUE else False if u.lower() in _FALSE else None) for u in uniques}
@@ -254,8 +340,10 @@ def _truth(value: object) -> bool | None:
 
 
 def _as_category(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
-                 allowed: Mapping[str, str] | Sequence[str] | None = None) -> pd.Series:
+                 allowed: Mapping[str, str] | Sequence[str] | None = None, ids: bool = False) -> pd.Series:
+    # Ids keep every spelling ("NA" can be a participant); other labels read "None", "NA", ... as missing.
     text = values.astype("string").str.strip()
+    text = text.mask(text == "") if ids else _text(values)
     if allowed is not None:
         table = dict(allowed) if isinstance(allowed, Mapping) else {a: a for a in allowed}
         mapped = text.map(lambda v: table.get(v) if v is not pd.NA else pd.NA)
@@ -268,9 +356,20 @@ def _as_category(values: pd.Series, frame: pd.DataFrame, source: str, column: st
     return text.astype("category")
 
 
-def _finish(trials: pd.DataFrame, source: str, format: str, notes: list[str]) -> TrialData:
+def _check_rt(seconds: pd.Series, frame: pd.DataFrame, source: str, column: str) -> None:
+    """Negative or infinite RTs, reported in the file's own column and values."""
+    values = seconds.to_numpy(dtype=float)
+    bad = (values < 0) | np.isinf(values)
+    if bad.any():
+        raise DataError(source, f"negative or infinite response times: {offending_lines(frame, bad, column)}; "
+                                "leave the cell empty when there was no response, or declare the value "
+                                "(--rt-missing VALUE)", column=column)
+
+
+def _finish(trials: pd.DataFrame, source: str, format: str, notes: list[str],
+            names: Mapping[str, str] | None = None) -> TrialData:
     """Validate in file order, sort sessions, derive, and wrap."""
-    validate(trials, source)
+    validate(trials, source, names=names)
     trials = trials.sort_values(["participant", "session", "trial"], kind="stable", ignore_index=True)
     trials["participant"] = trials["participant"].cat.remove_unused_categories()
     return TrialData(trials=ordered(derive(trials)), source=source, format=format, notes=tuple(notes))
@@ -290,7 +389,7 @@ def _compare_switch(data: TrialData, reported: pd.Series, label: str) -> list[st
 # -- the two formats -------------------------------------------------------------
 
 
-def load_ebb_and_flow(path: str | Path) -> TrialData:
+def load_ebb_and_flow(path: str | Path, *, encoding: str = "utf-8") -> TrialData:
     """Load a Lumosity Ebb and Flow export (fields :data:`EBB_AND_FLOW_FIELDS`; gzip or plain CSV).
 
     Tasks are ``point`` (cue P: report where the leaves point) and ``move``
@@ -299,7 +398,7 @@ def load_ebb_and_flow(path: str | Path) -> TrialData:
     ``stim_point``/``stim_move`` and congruency is point = move.
     """
     source = str(path)
-    raw, _ = _read_table(path, delimiter=",", text_columns=("user_id", "game_result_id"))
+    raw, _, _ = _read_table(path, encoding=encoding, delimiter=",", text_columns=("user_id", "game_result_id"))
     missing = [f for f in EBB_AND_FLOW_FIELDS if f not in raw.columns]
     if missing:
         raise DataError(source, f"missing Ebb and Flow field{'s' if len(missing) > 1 else ''} "
@@ -307,7 +406,7 @@ def load_ebb_and_flow(path: str | Path) -> TrialData:
                         column=missing[0])
     conv = dict(source=source)
     trials = pd.DataFrame({
-        "participant": _as_category(raw["user_id"], raw, column="user_id", **conv),
+        "participant": _as_category(raw["user_id"], raw, column="user_id", ids=True, **conv),
         "session": _as_int(raw["nth_master"], raw, column="nth_master", **conv),
         "trial": _as_int(raw["trial"], raw, column="trial", **conv),
         "task": _as_category(raw["task_cue"], raw, column="task_cue", allowed={"P": "point", "M": "move"}, **conv),
@@ -322,11 +421,13 @@ def load_ebb_and_flow(path: str | Path) -> TrialData:
         "cond_game": _as_category(raw["game_result_id"], raw, column="game_result_id", **conv),
         "line": raw["line"].astype("Int64"),
     })
+    _check_rt(trials["rt"], raw, source, "resp_time")
     is_point = (trials["task"] == "point").to_numpy()
     correct_response = np.where(is_point, trials["stim_point"].astype(str), trials["stim_move"].astype(str))
     trials["correct_response"] = pd.Categorical(correct_response, categories=list(_DIRECTIONS))
     reported = _as_bool(raw["switch"], raw, column="switch", recode={"T": True, "F": False}, **conv)
-    data = _finish(trials, source, "ebb-and-flow", [])
+    data = _finish(trials, source, "ebb-and-flow", [], names={
+        "participant": "user_id", "session": "nth_master", "trial": "trial", "task": "task_cue", "rt": "resp_time"})
     notes = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()), "the file's switch")
     notes += _compare_correct(data.trials)
     return data.with_trials(data.trials, notes=tuple(notes))
@@ -349,15 +450,15 @@ def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
     """Load a long-format lab CSV through an explicit :class:`CsvMapping`."""
     source = str(path)
     text_columns = [mapping.columns["participant"]]
-    raw, delimiter = _read_table(path, encoding=mapping.encoding, delimiter=mapping.delimiter,
-                                 text_columns=text_columns)
+    raw, delimiter, detected = _read_table(path, encoding=mapping.encoding, delimiter=mapping.delimiter,
+                                           text_columns=text_columns, all_text=True)
     absent = [f"{name}={col}" for name, col in mapping.columns.items() if col not in raw.columns]
     if absent:
         found = ", ".join(c for c in raw.columns if c != "line")
         raise DataError(source, f"mapped column{'s' if len(absent) > 1 else ''} not in the file: "
                                 f"{', '.join(absent)} (the file has: {found})",
                         column=absent[0].split("=", 1)[1])
-    notes = [] if delimiter == "," else [f"delimiter {delimiter!r} detected"]
+    notes = [f"delimiter {delimiter!r} detected"] if detected and delimiter != "," else []
     trials = pd.DataFrame({"line": raw["line"].astype("Int64")})
     reported = None
     for name, col in mapping.columns.items():
@@ -365,20 +466,21 @@ def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
         recode = mapping.recode.get(name)
         conv = dict(source=source, column=col)
         if name == "switch":
-            reported = _as_bool(values, raw, recode=recode, **conv)
+            reported = _as_bool(values, raw, recode=recode, name=name, **conv)
             continue
         if name == "rt":
             if mapping.rt_missing:
                 values = values.mask(values.astype("string").str.strip().isin(mapping.rt_missing))
             rt = _as_float(values, raw, **conv)
+            _check_rt(rt, raw, source, col)
             trials["rt"] = rt / 1000.0 if mapping.rt_unit == "ms" else rt
             _check_rt_unit(trials["rt"], mapping.rt_unit, source, col)
             continue
         kind = column_kind(name)
         if kind == "category":
-            trials[name] = _as_category(values, raw, allowed=recode, **conv)
+            trials[name] = _as_category(values, raw, allowed=recode, ids=name == "participant", **conv)
         elif kind == "bool":
-            trials[name] = _as_bool(values, raw, recode=recode, **conv)
+            trials[name] = _as_bool(values, raw, recode=recode, name=name, **conv)
         elif kind == "int":
             trials[name] = _as_int(values, raw, **conv)
         else:
@@ -390,7 +492,7 @@ def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
         order = trials.groupby(["participant", "session"], observed=True, sort=False).cumcount() + 1
         trials["trial"] = order.astype("Int64")
         notes.append("no trial column mapped: trials numbered in file order")
-    data = _finish(trials, source, "csv", notes)
+    data = _finish(trials, source, "csv", notes, names=mapping.columns)
     if reported is not None:
         extra = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
                                 f"the file's switch column {mapping.columns['switch']!r}")

@@ -39,6 +39,7 @@ Flow: the leaves point where they move) and otherwise read from the file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -107,6 +108,8 @@ def offending_lines(frame: pd.DataFrame, mask: np.ndarray | pd.Series, column: s
     """'lines 12, 57 (values -0.2, inf)'-style description of the first offending rows."""
     mask = np.asarray(mask, dtype=bool)
     rows = np.flatnonzero(mask)
+    if "line" in frame:  # first offending rows in file order
+        rows = rows[np.argsort(frame["line"].to_numpy()[rows], kind="stable")]
     lines = frame["line"].to_numpy()[rows[:_SHOWN]] if "line" in frame else rows[:_SHOWN] + 2
     text = f"{mask.sum()} row{'s' if mask.sum() != 1 else ''}, first at line{'s' if len(lines) > 1 else ''} "
     text += ", ".join(str(int(v)) for v in lines)
@@ -122,14 +125,16 @@ def _plain(value):
     return value
 
 
-def validate(trials: pd.DataFrame, source: str) -> None:
+def validate(trials: pd.DataFrame, source: str, *, names: Mapping[str, str] | None = None) -> None:
     """Check a canonical trial table; raise :class:`DataError` naming file, column and lines.
 
     Checks: non-empty; required columns present; column types; no negative or
     non-finite response times (NaN is allowed: no response); unique
     (participant, session, trial); trials in increasing order within each
-    session, in file order.
+    session, in file order. ``names`` maps schema columns to the file's
+    column names, used in the messages.
     """
+    names = names or {}
     if len(trials) == 0:
         raise DataError(source, "no trials (the file is empty or holds only a header)")
     missing = [c for c in REQUIRED if c not in trials]
@@ -146,24 +151,23 @@ def validate(trials: pd.DataFrame, source: str) -> None:
     for name in ("participant", "session", "trial", "task"):
         bad = trials[name].isna().to_numpy()
         if bad.any():
-            raise DataError(source, f"missing values: {offending_lines(trials, bad)}", column=name)
+            raise DataError(source, f"missing values: {offending_lines(trials, bad)}", column=names.get(name, name))
     rt = trials["rt"].to_numpy(dtype=float)
     bad = (rt < 0) | np.isinf(rt)
     if bad.any():
-        raise DataError(source, f"negative or infinite response times: {offending_lines(trials, bad, 'rt')}; "
-                                "leave the cell empty for a missing response", column="rt")
+        raise DataError(source, f"negative or infinite response times (s): {offending_lines(trials, bad, 'rt')}; "
+                                "leave the cell empty for a missing response", column=names.get("rt", "rt"))
     keys = trials[["participant", "session", "trial"]]
+    trial_name = names.get("trial", "trial")
     dup = keys.duplicated(keep=False).to_numpy()
     if dup.any():
         raise DataError(source, f"duplicate (participant, session, trial): {offending_lines(trials, dup, 'trial')}",
-                        column="trial")
-    same_session = (keys["participant"].to_numpy()[1:] == keys["participant"].to_numpy()[:-1]) & (
-        keys["session"].to_numpy()[1:] == keys["session"].to_numpy()[:-1])
-    back = np.zeros(len(trials), dtype=bool)
-    back[1:] = same_session & (keys["trial"].to_numpy()[1:] < keys["trial"].to_numpy()[:-1])
+                        column=trial_name)
+    step = keys.groupby(["participant", "session"], observed=True, sort=False)["trial"].diff()
+    back = (step < 0).fillna(False).to_numpy(dtype=bool)  # a trial numbered below its session's previous row
     if back.any():
         raise DataError(source, f"trials out of order within a session: {offending_lines(trials, back, 'trial')}",
-                        column="trial")
+                        column=trial_name)
 
 
 def _check_type(trials: pd.DataFrame, name: str, kind: Kind, source: str) -> None:

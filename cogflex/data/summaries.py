@@ -86,10 +86,9 @@ def practice_bins(sessions: pd.Series, bins: int | Sequence[float] = 3) -> pd.Se
     if isinstance(bins, int):
         if bins < 1:
             raise ConfigError("practice_bins", "needs at least one bin")
-        unique = np.unique(values)
-        edges = np.unique(np.quantile(unique, np.linspace(0, 1, bins + 1)))
-        edges[-1] = unique.max() + 1
-        edges = np.unique(np.floor(edges))
+        unique = np.unique(values[np.isfinite(values)])
+        groups = [g for g in np.array_split(unique, min(bins, len(unique))) if len(g)]  # equal numbers of sessions
+        edges = np.array([g[0] for g in groups] + [unique.max() + 1])
     else:
         edges = np.asarray(sorted(float(b) for b in bins))
         if len(edges) < 2:
@@ -97,6 +96,9 @@ def practice_bins(sessions: pd.Series, bins: int | Sequence[float] = 3) -> pd.Se
     index = np.searchsorted(edges, values, side="right") - 1
     labels = [f"{edges[i]:g}-{edges[i + 1] - 1:g}" for i in range(len(edges) - 1)]
     inside = (index >= 0) & (index < len(labels))
+    if not inside.any():
+        raise ConfigError("practice_bins", f"no session falls in the bins {labels} "
+                                           f"(sessions run from {values.min():g} to {values.max():g})")
     out = pd.Series(pd.Categorical([labels[i] if ok else None for i, ok in zip(index, inside)],
                                    categories=labels, ordered=True), index=sessions.index)
     return out
