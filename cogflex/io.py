@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json", "json_ready"]
+__all__ = ["atomic_path", "write_json", "json_ready", "save_figure"]
 
 
 @contextlib.contextmanager
@@ -50,3 +50,11 @@ def write_json(path: str | Path, data: Any) -> None:
     """Write ``data`` as indented, strict JSON (NaN becomes null), atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(json_ready(data), indent=2, allow_nan=False) + "\n")
+
+
+def save_figure(fig, path: str | Path | None):
+    """Save a matplotlib figure as PNG, atomically (nothing when ``path`` is None); return the figure."""
+    if path is not None:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
+    return fig

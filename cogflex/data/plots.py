@@ -11,18 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cogflex.data.summaries import ALL, Summary  # noqa: E402
-from cogflex.io import atomic_path  # noqa: E402
+from cogflex.io import save_figure  # noqa: E402
 
 __all__ = ["plot_switch_cost", "plot_run_position", "plot_accuracy"]
 
 _COLORS = ("#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8d6a9f", "#00798c", "#5b5f97", "#ff8c42")
-
-
-def _save(fig, path):
-    if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-    return fig
 
 
 def _participants(table, limit: int = 8) -> list[str]:
@@ -34,41 +27,43 @@ def _style(ax):
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def plot_switch_cost(summary: Summary, path: str | Path | None = None):
-    """Switch cost (median switch - median repeat RT) across practice bins, per participant and pooled."""
-    table = summary.switch_cost[summary.switch_cost["practice_bin"] != ALL]
+def _per_participant(table, key: str, order: list, value: str, *, xlabel: str, ylabel: str, title: str,
+                     ticks: list[str], path, zero_line: bool = False):
+    """One line per participant (and a thick pooled line) of ``value`` over the ``order`` of ``key``."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    bins = list(dict.fromkeys(table["practice_bin"]))
-    x = np.arange(len(bins))
-    for name, color in zip([*_participants(table), ALL], [*_COLORS[: len(_participants(table))], "black"]):
-        rows = table[table["participant"] == name].set_index("practice_bin").reindex(bins)
-        ax.plot(x, rows["switch_cost_ms"], "o-", color=color, lw=2.2 if name == ALL else 1.3,
+    x = np.arange(len(order))
+    names = _participants(table)
+    for name, color in zip([*names, ALL], [*_COLORS[: len(names)], "black"]):
+        rows = table[table["participant"] == name].set_index(key).reindex(order)
+        ax.plot(x, rows[value], "o-", color=color, lw=2.2 if name == ALL else 1.3,
                 label="pooled" if name == ALL else f"participant {name}")
-    ax.axhline(0, color="0.7", lw=0.8)
-    ax.set_xticks(x, bins)
-    ax.set(xlabel="practice (session / gameplay)", ylabel="switch cost (ms)", title="switch cost vs practice")
+    if zero_line:
+        ax.axhline(0, color="0.7", lw=0.8)
+    ax.set_xticks(x, ticks)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(frameon=False, fontsize=8)
     _style(ax)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
+
+
+def plot_switch_cost(summary: Summary, path: str | Path | None = None):
+    """Switch cost (median switch - median repeat RT) across practice bins, per participant and pooled."""
+    table = summary.switch_cost[summary.switch_cost["practice_bin"] != ALL]
+    bins = list(dict.fromkeys(table["practice_bin"]))
+    return _per_participant(table, "practice_bin", bins, "switch_cost_ms", xlabel="practice (session / gameplay)",
+                            ylabel="switch cost (ms)", title="switch cost vs practice", ticks=bins, path=path,
+                            zero_line=True)
 
 
 def plot_run_position(summary: Summary, path: str | Path | None = None):
     """Median RT by position in the task run (1 = first trial after a switch)."""
     table = summary.run_position
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
     positions = sorted(table["run_position"].unique())
     labels = [str(p) for p in positions[:-1]] + [f"{positions[-1]}+"]
-    for name, color in zip([*_participants(table), ALL], [*_COLORS[: len(_participants(table))], "black"]):
-        rows = table[table["participant"] == name].set_index("run_position").reindex(positions)
-        ax.plot(positions, rows["rt_median_ms"], "o-", color=color, lw=2.2 if name == ALL else 1.3,
-                label="pooled" if name == ALL else f"participant {name}")
-    ax.set_xticks(positions, labels)
-    ax.set(xlabel="position in task run (1 = switch trial)", ylabel="median RT (ms)", title="RT by run position")
-    ax.legend(frameon=False, fontsize=8)
-    _style(ax)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _per_participant(table, "run_position", positions, "rt_median_ms",
+                            xlabel="position in task run (1 = switch trial)", ylabel="median RT (ms)",
+                            title="RT by run position", ticks=labels, path=path)
 
 
 def plot_accuracy(summary: Summary, path: str | Path | None = None):
@@ -89,4 +84,4 @@ def plot_accuracy(summary: Summary, path: str | Path | None = None):
     axes[0, 0].set_ylabel("accuracy")
     axes[0, -1].legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

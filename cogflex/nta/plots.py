@@ -16,19 +16,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cogflex.io import atomic_path  # noqa: E402
+from cogflex.io import save_figure  # noqa: E402
 from cogflex.nta.results import SimulationResult  # noqa: E402
 
 __all__ = ["plot_simulation", "plot_comparison", "plot_regime_map", "plot_switch_curves"]
 
 _COLORS = ("#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8d6a9f", "#00798c")
-
-
-def _save(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
-    if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=130, bbox_inches="tight", format="png")
-    return fig
 
 
 def _band(ax, x, values, color, label=None, log=False):
@@ -103,7 +96,7 @@ def plot_comparison(results: Mapping[str, SimulationResult], path: str | Path | 
     seeds = first.config.seeds
     fig.suptitle(f"{' vs '.join(results)}  ({seeds} seeds, mean +/- s.e.)", y=1.02)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_regime_map(result: SimulationResult, path: str | Path | None = None) -> plt.Figure:
@@ -125,7 +118,7 @@ def plot_regime_map(result: SimulationResult, path: str | Path | None = None) ->
     ax.set(xlabel=col_name, ylabel=row_name, title=f"{result.config.name}: total alignment at the end")
     fig.colorbar(im, ax=ax, label="total alignment (1 = specialised)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_switch_curves(
@@ -149,4 +142,4 @@ def plot_switch_curves(
     axes[0, 0].set_ylabel("loss (mean +/- s.d. over seeds)")
     axes[0, -1].legend(frameon=False, title="blocks trained")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
