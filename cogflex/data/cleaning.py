@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cogflex.data.dataset import TrialData
+from cogflex.data.schema import session_starts
 from cogflex.errors import ConfigError
 
 __all__ = ["CleaningRules", "clean", "RULES"]
@@ -98,7 +99,7 @@ def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame, keep: np.n
     if rule == "first_trial":
         if not rules.first_trial:
             return np.zeros(n, dtype=bool)
-        return _session_start(trials)
+        return session_starts(trials)
     if rule == "rt_bounds":
         if rules.rt_min is None and rules.rt_max is None:
             return np.zeros(n, dtype=bool)
@@ -126,11 +127,3 @@ def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame, keep: np.n
         mad = (rt - median).abs().groupby(who, observed=True).transform("median") * 1.4826
         return ((rt - median).abs() > rules.mad * mad).fillna(False).to_numpy(dtype=bool)
     raise KeyError(rule)
-
-
-def _session_start(trials: pd.DataFrame) -> np.ndarray:
-    participant = trials["participant"].cat.codes.to_numpy()
-    session = trials["session"].to_numpy(dtype=np.int64)
-    start = np.ones(len(trials), dtype=bool)
-    start[1:] = (participant[1:] != participant[:-1]) | (session[1:] != session[:-1])
-    return start

@@ -48,7 +48,7 @@ import pandas as pd
 
 from cogflex.errors import DataError
 
-__all__ = ["Column", "COLUMNS", "REQUIRED", "validate", "derive", "ordered", "offending_lines"]
+__all__ = ["Column", "COLUMNS", "REQUIRED", "validate", "derive", "ordered", "offending_lines", "session_starts"]
 
 Kind = Literal["category", "int", "bool", "float"]
 
@@ -191,6 +191,15 @@ def ordered(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[names]
 
 
+def session_starts(trials: pd.DataFrame) -> np.ndarray:
+    """True on the first row of each (participant, session) run of a table sorted by both."""
+    participant = trials["participant"].cat.codes.to_numpy()
+    session = trials["session"].to_numpy(dtype=np.int64)
+    start = np.ones(len(trials), dtype=bool)
+    start[1:] = (participant[1:] != participant[:-1]) | (session[1:] != session[:-1])
+    return start
+
+
 def derive(trials: pd.DataFrame) -> pd.DataFrame:
     """Add ``switch``, ``run_position`` and ``prev_correct`` (and congruency where derivable).
 
@@ -198,11 +207,8 @@ def derive(trials: pd.DataFrame) -> pd.DataFrame:
     new frame; nothing in the input is trusted for these columns.
     """
     out = trials.copy()
-    participant = out["participant"].cat.codes.to_numpy()
-    session = out["session"].to_numpy(dtype=np.int64)
     task = out["task"].cat.codes.to_numpy()
-    new_session = np.ones(len(out), dtype=bool)
-    new_session[1:] = (participant[1:] != participant[:-1]) | (session[1:] != session[:-1])
+    new_session = session_starts(out)
     switch = np.zeros(len(out), dtype=bool)
     switch[1:] = task[1:] != task[:-1]
     switch &= ~new_session

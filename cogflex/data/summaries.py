@@ -201,7 +201,7 @@ def _pooled(frame: pd.DataFrame, keys: list[str], stats, *, overall: bool = True
             rest = [k for k in keys if k != "practice_bin"]
             by = (["participant"] if label is None else []) + rest
             whole = group.groupby(by, observed=True, sort=True).apply(stats, include_groups=False).reset_index()
-            whole.insert(0 if label is None else 0, "practice_bin", ALL)
+            whole.insert(0, "practice_bin", ALL)
             if label is not None:
                 whole.insert(0, "participant", label)
             parts.append(whole)

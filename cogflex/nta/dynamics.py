@@ -99,7 +99,6 @@ class NetworkBatch:
             self._err_by_seed = self._err.view(n_seeds, -1, input_dim)
             self._err_cov_by_seed = self._err_cov.view(n_seeds, -1, input_dim)
         self.rates: torch.Tensor | None = None
-        self.regularizer: GateRegularizer | None = None
 
     def set_learning(self, weight_rate: torch.Tensor, gate_rate: torch.Tensor, regularizer: GateRegularizer) -> None:
         """Set dt / tau_W and dt / tau_c per network ``(B,)`` and the gate regulariser."""
@@ -110,7 +109,6 @@ class NetworkBatch:
         self.rates = rates.reshape(n * rows, 1, dim + 1)
         self._weight_rate = self.rates[:, :, :1]  # (BR, 1, 1)
         self._gate_rate = self.rates[:, 0, dim:]  # (BR, 1)
-        self.regularizer = regularizer
         self._add_regularizer_gradient = regularizer.bind(self._gates)
 
     # -- construction --------------------------------------------------------

@@ -5,7 +5,7 @@ position in the task run, congruency effect and accuracy, with the usual
 cleaning (correct trials after a correct trial, 0.15-3 s, no first trial of a
 game). Writes tables and plots to analyses/out/ebb_and_flow/. Usage::
 
-    ./run python analyses/ebb_and_flow_descriptives.py [FILE]
+    ./run python analyses/lumosity_players_descriptives.py [FILE]
 """
 
 from __future__ import annotations
