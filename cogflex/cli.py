@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from cogflex.errors import CogflexError, DivergenceError
+from cogflex.errors import CogflexError, DivergenceError, InterruptedFit
 
 __all__ = ["main"]
 
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cogflex",
         description="Task-switching toolkit: simulate neural task abstraction networks "
-        "(Sandbrink et al., NeurIPS 2024).",
+        "(Sandbrink et al., NeurIPS 2024), load human task-switching data and fit the networks to it.",
     )
     parser.add_argument("--version", action="version", version=f"cogflex {metadata.version('cogflex')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cogflex.data.cli import add_data_commands
 
     add_data_commands(sub)
+    from cogflex.fit.cli import add_fit_commands
+
+    add_fit_commands(sub)
     return parser
 
 
@@ -183,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DivergenceError as exc:
         print(f"cogflex: error: {exc}", file=sys.stderr)
         return 3
+    except InterruptedFit as exc:
+        print(f"cogflex: {exc}", file=sys.stderr)
+        return 130
     except CogflexError as exc:
         print(f"cogflex: error: {exc}", file=sys.stderr)
         return 2

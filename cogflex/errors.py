@@ -7,7 +7,7 @@ field, file, column or row) without needing a traceback.
 
 from __future__ import annotations
 
-__all__ = ["CogflexError", "ConfigError", "DataError", "DivergenceError"]
+__all__ = ["CogflexError", "ConfigError", "DataError", "DivergenceError", "InterruptedFit"]
 
 
 class CogflexError(Exception):
@@ -42,6 +42,10 @@ class ConfigError(CogflexError, ValueError):
 
 class DivergenceError(CogflexError, FloatingPointError):
     """A simulation produced NaN or infinite values and was stopped."""
+
+
+class InterruptedFit(CogflexError):
+    """Sampling was interrupted (Ctrl-C); nothing was written."""
 
 
 class DataError(CogflexError, ValueError):

@@ -1,0 +1,191 @@
+"""``cogflex fit`` and ``cogflex simulate-data``: the fitting layer's command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import warnings
+from pathlib import Path
+
+__all__ = ["add_fit_commands"]
+
+
+def _parse_values(items: list[str], what: str) -> dict:
+    from cogflex.errors import ConfigError
+
+    out = {}
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise ConfigError(what, f"expected NAME=VALUE, got {part!r}")
+            key, value = part.split("=", 1)
+            try:
+                out[key.strip()] = float(value) if what == "params" else _number(value)
+            except ValueError:
+                raise ConfigError(f"{what}.{key.strip()}", f"not a number: {value!r}") from None
+    return out
+
+
+def _number(text: str):
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _params(args) -> dict:
+    from cogflex.errors import ConfigError
+    from cogflex.typed_config import read_toml
+
+    params: dict = {}
+    for item in args.params:
+        path = Path(item)
+        if item.endswith(".json"):
+            try:
+                params.update(json.loads(path.read_text()))
+            except FileNotFoundError:
+                raise ConfigError("params", f"no such file: {path}") from None
+            except json.JSONDecodeError as exc:
+                raise ConfigError("params", f"{path}: invalid JSON ({exc})") from None
+        elif item.endswith(".toml"):
+            params.update(read_toml(path))
+        else:
+            params.update(_parse_values([item], "params"))
+    return params
+
+
+def _cmd_fit(args) -> int:
+    from cogflex.data.cli import _load
+    from cogflex.fit.executor import LocalExecutor
+    from cogflex.fit.fitting import FitOptions, FitWarning, fit
+
+    data = _load(args)
+    options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                         sampler=args.sampler, target_accept=args.target_accept, hierarchical=args.hierarchical,
+                         progress=not args.quiet)
+    out = Path(args.out)
+    for model in args.model:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)  # printed below, with the summary
+            result = fit(data, model, options=options, participants=args.participants or None, out=out,
+                         executor=LocalExecutor(args.jobs))
+        s = result.summary
+        print(f"{s['model']}: {s['n_trials']} trials, {len(s['participants'])} participant(s), "
+              f"{'hierarchical' if s['hierarchical'] else 'per participant'}, {s['wall_seconds']:.1f} s "
+              f"(network tables {s['seconds']['tables']:.1f} s, sampling {s['seconds']['sampling']:.1f} s)")
+        print(f"  R-hat max {s['rhat_max']:.4f}, bulk ESS min {s['ess_bulk_min']:.0f}, tail ESS min "
+              f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
+        for w in s["warnings"]:
+            print(f"  WARNING: {w}")
+        for name in ("gate_timescale", "weight_timescale", "regularization"):
+            if name in s["parameters"]:
+                vals = ", ".join(f"{p} {v['mean']:.3g} [{v['low_94']:.3g}, {v['high_94']:.3g}]"
+                                 for p, v in s["parameters"][name].items())
+                print(f"  {name}: {vals}")
+        print(f"  wrote {result.path} and {out / (s['model'] + '.summary.json')}")
+    return 0
+
+
+def _cmd_simulate_data(args) -> int:
+    import numpy as np
+
+    from cogflex.errors import ConfigError
+    from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials, to_ebb_and_flow
+    from cogflex.fit.spec import load_model
+    from cogflex.io import atomic_path, write_json
+
+    spec = load_model(args.model)
+    if args.sequence and args.design:
+        raise ConfigError("sequence", "give either --sequence FILE or --design ..., not both")
+    if args.sequence:
+        from cogflex.data.cli import _load
+
+        args.file = args.sequence
+        trials = _load(args)
+    else:
+        from cogflex.typed_config import from_mapping
+
+        design = from_mapping(Design, {"seed": args.seed, **_parse_values(args.design or [], "design")},
+                              section="design")
+        trials = design_trials(design)
+    if args.params:
+        params = _params(args)
+    else:
+        rng = np.random.default_rng(args.seed)
+        params = {}
+        for pid in trials.participants:
+            for k, v in draw_parameters(spec, rng).items():
+                params.setdefault(k, {})[str(pid)] = v
+    sim = simulate_trials(spec, params, trials, seed=args.seed)
+    out = Path(args.out)
+    has_stimuli = {"stim_point", "stim_move"} <= set(sim.trials.columns)
+    table = to_ebb_and_flow(sim) if has_stimuli else sim.trials
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    params_path = out.with_suffix(".params.json")
+    write_json(params_path, {"model": spec.name, "seed": args.seed, "parameters": params})
+    fmt = "ebb-and-flow" if has_stimuli else "the canonical trial schema"
+    print(f"{spec.name}: simulated {len(sim.trials)} trials of {len(sim.participants)} participant(s) "
+          f"(accuracy {sim.trials['correct'].mean():.3f}, median RT {sim.trials['rt'].median() * 1000:.0f} ms)")
+    print(f"  wrote {out} ({fmt}) and {params_path} (the generating parameters)")
+    return 0
+
+
+def add_fit_commands(sub) -> None:
+    """Register ``fit`` and ``simulate-data`` on the top-level subparsers."""
+    from cogflex.data.cli import _loader_options
+
+    p = sub.add_parser(
+        "fit", help="fit flexible / forgetful NTA or the descriptive model to trial data (PyMC, NUTS)",
+        description="Fit models to a trial file: the NTA network runs on each participant's own trial sequence "
+        "(cleaned trials enter the likelihood: a session's first trial and RTs outside 0.15-3 s are removed, errors "
+        "are kept). Writes DIR/<model>.nc (DataTree: posterior, sample_stats, log_likelihood, observed_data) and "
+        "DIR/<model>.summary.json; network predictor tables are cached in DIR/.cache.")
+    _loader_options(p)
+    p.add_argument("--model", action="append", required=True, metavar="NAME|FILE.toml",
+                   help="flexible, forgetful, descriptive, or a model TOML (repeatable)")
+    p.add_argument("--participants", nargs="+", metavar="ID", help="fit only these participants")
+    p.add_argument("--hierarchical", action="store_true",
+                   help="one hierarchical fit over all participants (default: independent per-participant fits)")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
+    p.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default="auto",
+                   help="NUTS implementation: nutpie (fast, default when installed) or pymc")
+    p.add_argument("--jobs", type=int, default=1, help="per-participant fits in parallel processes (default 1)")
+    p.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "simulate-data", help="simulate synthetic participants (RTs and choices) from a model",
+        description="Simulate responses and RTs from a model, on a real trial sequence (--sequence FILE) or on a "
+        "generated Ebb and Flow-like design (--design participants=4,sessions=30,...). Parameters from --params "
+        "(NAME=VALUE,... or a JSON/TOML file; JSON values may be {participant: value}) or, without --params, drawn "
+        "from the model's priors. Writes FILE.csv (Ebb and Flow layout when the trials have point/move stimuli) "
+        "and FILE.params.json.")
+    p.add_argument("--model", required=True, metavar="NAME|FILE.toml", help="flexible, forgetful, descriptive or TOML")
+    p.add_argument("--params", action="append", default=[], metavar="NAME=VALUE,...|FILE.json",
+                   help="parameter values (see `cogflex fit` summaries for names); default: drawn from the priors")
+    p.add_argument("--sequence", metavar="FILE", help="take cues and stimuli from this trial file")
+    p.add_argument("--design", action="append", metavar="KEY=VALUE,...",
+                   help="generated design: participants, sessions, trials_per_session, first_session, switch_rate, "
+                        "congruent_rate")
+    p.add_argument("--seed", type=int, default=0, help="seed of the design, parameter and response draws")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="output CSV")
+    for flag, kw in (("--format", {"choices": ("ebb-and-flow", "csv"), "default": "ebb-and-flow",
+                                   "help": "format of --sequence (default ebb-and-flow)"}),
+                     ("--map", {"action": "append", "default": [], "help": "column mapping of --sequence (csv)"}),
+                     ("--mapping", {"help": "mapping TOML of --sequence (csv)"}),
+                     ("--recode", {"action": "append", "default": [], "help": argparse.SUPPRESS}),
+                     ("--rt-unit", {"choices": ("ms", "s"), "help": argparse.SUPPRESS}),
+                     ("--rt-missing", {"action": "append", "help": argparse.SUPPRESS}),
+                     ("--encoding", {"help": argparse.SUPPRESS}),
+                     ("--delimiter", {"help": argparse.SUPPRESS})):
+        p.add_argument(flag, **kw)
+    p.set_defaults(func=_cmd_simulate_data)

@@ -1,0 +1,358 @@
+"""Fit a model to trial data: sampling, pointwise log-likelihood, diagnostics, saved DataTree.
+
+:func:`fit` is the one entry point (the CLI's ``cogflex fit``). Per-participant
+fits are independent jobs run by an executor (:mod:`cogflex.fit.executor`);
+a hierarchical fit is one job over all participants. The result is an
+``xarray.DataTree`` with groups ``posterior``, ``sample_stats``,
+``log_likelihood`` (variable ``trial``: joint log density of correct and RT
+per observed trial along dimension ``observation``, float32), ``observed_data`` and, on request,
+``posterior_predictive``; its attributes hold the model spec, data hash,
+seeds, sampler and cogflex version.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from cogflex import __version__
+from cogflex.data.dataset import TrialData
+from cogflex.errors import CogflexError, InterruptedFit
+from cogflex.fit.engine import FitData, build_model, predictor_table, prepare
+from cogflex.fit.executor import LocalExecutor
+from cogflex.fit.spec import ModelSpec, load_model
+from cogflex.io import atomic_path, write_json
+
+__all__ = ["FitWarning", "FitOptions", "FitResult", "fit", "diagnostics", "summarize_fit", "load_fit",
+           "NAMED_PARAMETERS"]
+
+#: Parameters reported in ``<model>.summary.json`` (those present in the posterior).
+NAMED_PARAMETERS = ("gate_timescale", "weight_timescale", "regularization", "timescale", "acc_intercept",
+                    "acc_slope", "rt_intercept", "rt_slope", "rt_sigma", "rt_shift", "rt_coefficient",
+                    "acc_coefficient")
+
+
+class FitWarning(UserWarning):
+    """A sampling diagnostic failed its threshold (the message says which, in plain words)."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Sampler settings of a fit."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 0
+    sampler: str = "auto"  # auto | nutpie | pymc
+    target_accept: float = 0.9
+    hierarchical: bool = False
+    progress: bool = True
+    posterior_predictive: bool = False
+
+    def resolved_sampler(self) -> str:
+        """``nutpie`` when installed (much faster), else PyMC's own NUTS."""
+        if self.sampler != "auto":
+            return self.sampler
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            return "pymc"
+        return "nutpie"
+
+
+@dataclass
+class FitResult:
+    """A finished fit: the DataTree, its summary and where they were written."""
+
+    tree: xr.DataTree
+    summary: dict
+    path: Path | None = None
+
+
+def _job_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _fit_one(spec: ModelSpec, fd: FitData, options: FitOptions, cache_dir: str | None, job_index: int) -> dict:
+    """Sample one job (one participant, or all for a hierarchical fit); returns plain arrays + stats."""
+    import pymc as pm
+    import pytensor
+    from pytensor.graph.replace import graph_replace
+
+    t0 = time.perf_counter()
+    tables = None
+    if spec.kind == "nta":
+        tables = [predictor_table(spec, seq, cache_dir=cache_dir, progress=options.progress) for seq in fd.sequences]
+    t_tables = time.perf_counter() - t0
+    model, pointwise = build_model(spec, fd, tables=tables, hierarchical=options.hierarchical)
+    seed = _job_seed(options.seed, job_index)
+    sampler = options.resolved_sampler()
+    kwargs = {"nuts": {"target_accept": options.target_accept}}
+    if sampler == "pymc":
+        kwargs["cores"] = 1
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            idata = pm.sample(draws=options.draws, tune=options.tune, chains=options.chains, random_seed=seed,
+                              nuts_sampler=sampler, progressbar=options.progress, model=model,
+                              compute_convergence_checks=False, **kwargs)
+        except KeyboardInterrupt:
+            raise InterruptedFit("sampling interrupted: nothing was written") from None
+    t_sample = time.perf_counter() - t1
+    post = idata["posterior"].to_dataset()
+    if post.sizes.get("draw", 0) != options.draws or post.sizes.get("chain", 0) != options.chains:
+        raise InterruptedFit(f"sampling stopped early ({post.sizes.get('draw', 0)} of {options.draws} draws): "
+                             "nothing was written")
+    # Pointwise log-likelihood: the model's own expression, evaluated per draw.
+    free = {rv: rv.type() for rv in model.free_RVs}
+    expr = graph_replace([pointwise], free, strict=False)[0]
+    fn = pytensor.function(list(free.values()), expr.astype("float32"), on_unused_input="ignore")
+    names = [rv.name for rv in model.free_RVs]
+    values = [post[n].values for n in names]
+    chains, draws = options.chains, options.draws
+    ll = np.empty((chains, draws, fd.n_trials), dtype=np.float32)
+    for c in range(chains):
+        for d in range(draws):
+            ll[c, d] = fn(*(v[c, d] for v in values))
+    stats = idata["sample_stats"].to_dataset()
+    keep_stats = [v for v in ("diverging", "energy", "step_size", "n_steps", "tree_depth", "lp", "acceptance_rate",
+                              "mean_tree_accept", "depth", "logp") if v in stats]
+    return {"posterior": post, "sample_stats": stats[keep_stats], "log_likelihood": ll, "seed": seed,
+            "seconds": {"tables": t_tables, "sampling": t_sample, "total": time.perf_counter() - t0},
+            "sampler": sampler}
+
+
+def _subset(fd: FitData, i: int) -> FitData:
+    tr = fd.trials[fd.trials["pidx"] == i].copy()
+    tr["pidx"] = 0
+    return replace(fd, participants=[fd.participants[i]], sequences=[fd.sequences[i]], trials=tr)
+
+
+def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: FitOptions | None = None,
+        participants=None, out: str | Path | None = None, executor=None) -> FitResult:
+    """Fit ``model`` to ``data`` and (when ``out`` is given) write ``<model>.nc`` and ``<model>.summary.json``.
+
+    Parameters
+    ----------
+    data
+        Trials (cleaned and encoded here with :data:`cogflex.fit.engine.FIT_CLEANING`), or prepared data.
+    model
+        ``flexible``, ``forgetful``, ``descriptive`` or a model TOML file, or a spec.
+    options
+        Sampler settings (:class:`FitOptions`).
+    participants
+        Participant ids to fit (default: all).
+    out
+        Output directory (files are written atomically; predictor tables are cached in ``out/.cache``).
+    executor
+        Runs per-participant jobs (default :class:`~cogflex.fit.executor.LocalExecutor`, in process).
+    """
+    options = options or FitOptions()
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    fd = data if isinstance(data, FitData) else prepare(data, participants=participants)
+    out = Path(out) if out is not None else None
+    cache_dir = str(out / ".cache") if out is not None else None
+    start = time.perf_counter()
+    if options.hierarchical or len(fd.participants) == 1:
+        jobs = [fd]
+    else:
+        jobs = [_subset(fd, i) for i in range(len(fd.participants))]
+    executor = executor or LocalExecutor()
+    results = executor.map(_fit_one, [(spec, job, options, cache_dir, i) for i, job in enumerate(jobs)])
+    tree = _assemble(spec, fd, options, results, hierarchical=options.hierarchical or len(jobs) == 1)
+    wall = time.perf_counter() - start
+    tree.attrs["wall_seconds"] = wall
+    summary = summarize_fit(tree)
+    summary["wall_seconds"] = wall
+    for message in summary["warnings"]:
+        warnings.warn(f"{spec.name}: {message}", FitWarning, stacklevel=2)
+    path = None
+    if out is not None:
+        path = out / f"{spec.name}.nc"
+        save_tree(tree, path)
+        write_json(out / f"{spec.name}.summary.json", summary)
+    return FitResult(tree=tree, summary=summary, path=path)
+
+
+def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[dict], *, hierarchical: bool):
+    if len(results) == 1:
+        post = results[0]["posterior"]
+        stats = results[0]["sample_stats"]
+        ll = results[0]["log_likelihood"]
+    else:
+        post = xr.concat([r["posterior"] for r in results], dim="participant", data_vars="minimal",
+                         coords="minimal", compat="override", join="outer")
+        stats = xr.concat([r["sample_stats"].expand_dims(participant=[fd.participants[i]])
+                           for i, r in enumerate(results)], dim="participant")
+        ll = np.concatenate([r["log_likelihood"] for r in results], axis=-1)
+    post = post.assign_coords(participant=fd.participants)
+    n = fd.n_trials
+    tr = fd.trials
+    trial_coords = {"observation": np.arange(n)}
+    log_lik = xr.Dataset({"trial": (("chain", "draw", "observation"), ll)},
+                         coords={"chain": post["chain"].values, "draw": post["draw"].values, **trial_coords})
+    observed = xr.Dataset({
+        "rt": ("observation", tr["rt"].to_numpy(dtype=float)),
+        "correct": ("observation", tr["correct"].to_numpy(dtype=np.int8)),
+        "participant": ("observation", tr["participant"].to_numpy(dtype=str)),
+        "session": ("observation", tr["session"].to_numpy()),
+        "switch": ("observation", tr["switch"].to_numpy(dtype=np.int8)),
+        "congruent": ("observation", tr["congruent"].to_numpy(dtype=np.int8)),
+        "run_position": ("observation", tr["run_position"].to_numpy()),
+        "row": ("observation", tr["row"].to_numpy()),
+    }, coords=trial_coords)
+    groups = {"posterior": post, "sample_stats": stats, "log_likelihood": log_lik, "observed_data": observed}
+    tree = xr.DataTree.from_dict(groups)
+    seconds = {k: float(sum(r["seconds"][k] for r in results)) for k in ("tables", "sampling", "total")}
+    tree.attrs.update({
+        "model": spec.name,
+        "model_kind": spec.kind,
+        "model_spec": json.dumps(spec.to_dict()),
+        "data_source": str(fd.source),
+        "data_digest": fd.digest,
+        "n_trials": n,
+        "participants": json.dumps(fd.participants),
+        "trial_set": trial_set_digest(fd),
+        "hierarchical": int(hierarchical),
+        "seed": options.seed,
+        "job_seeds": json.dumps([r["seed"] for r in results]),
+        "sampler": results[0]["sampler"],
+        "draws": options.draws, "tune": options.tune, "chains": options.chains,
+        "target_accept": options.target_accept,
+        "seconds": json.dumps(seconds),
+        "notes": json.dumps(fd.notes),
+        "cleaning": fd.cleaning.to_json(),
+        "cogflex_version": __version__,
+    })
+    return tree
+
+
+def trial_set_digest(fd: FitData) -> str:
+    """Hash of exactly which trials (data file content, participants, rows) enter the likelihood."""
+    import hashlib
+
+    h = hashlib.sha256(fd.digest.encode())
+    h.update(fd.trials[["participant", "row"]].to_csv(index=False).encode())
+    return h.hexdigest()
+
+
+def save_tree(tree: xr.DataTree, path: str | Path) -> None:
+    """Write a fit to netCDF atomically."""
+    with atomic_path(path) as tmp:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+
+
+def load_fit(path: str | Path) -> xr.DataTree:
+    """Open a saved fit, with a clear error for files that are not cogflex fits."""
+    path = Path(path)
+    if not path.exists():
+        raise CogflexError(f"{path}: no such fit file")
+    try:
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+    except Exception as exc:  # noqa: BLE001 - any read failure means a damaged file
+        raise CogflexError(f"{path}: not a readable netCDF fit ({type(exc).__name__}: {exc})") from None
+    for group in ("posterior", "log_likelihood"):
+        if group not in tree.children:
+            raise CogflexError(f"{path}: group {group!r} is missing (not a complete cogflex fit)")
+    return tree
+
+
+def diagnostics(tree: xr.DataTree) -> dict:
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit."""
+    import arviz as az
+
+    post = tree["posterior"].to_dataset()
+    names = [v for v in post.data_vars if not v.endswith("_z")]
+    ds = post[names]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(ds)
+        ess_bulk = az.ess(ds, method="bulk")
+        ess_tail = az.ess(ds, method="tail")
+    stats = tree["sample_stats"].to_dataset()
+    div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    bfmi = []
+    if "energy" in stats:
+        energy = stats["energy"]
+        if "participant" in energy.dims:
+            energy = energy.transpose("participant", "chain", "draw").values.reshape(-1, energy.sizes["draw"])
+        else:
+            energy = energy.values
+        e = np.asarray(energy, dtype=float)
+        bfmi = (np.square(np.diff(e, axis=-1)).mean(-1) / e.var(-1)).tolist()
+
+    def _extreme(ds, fn):
+        vals = [float(fn(ds[v].values)) for v in ds.data_vars if np.size(ds[v].values)]
+        return fn(np.array(vals)) if vals else float("nan")
+
+    return {"rhat_max": _extreme(rhat, np.nanmax), "ess_bulk_min": _extreme(ess_bulk, np.nanmin),
+            "ess_tail_min": _extreme(ess_tail, np.nanmin), "divergences": div,
+            "ebfmi_min": float(min(bfmi)) if bfmi else float("nan"),
+            "per_parameter": {v: {"rhat": float(np.nanmax(rhat[v].values)),
+                                  "ess_bulk": float(np.nanmin(ess_bulk[v].values)),
+                                  "ess_tail": float(np.nanmin(ess_tail[v].values))} for v in ds.data_vars}}
+
+
+def _interval(values: np.ndarray) -> dict:
+    lo, hi = np.quantile(values, [0.03, 0.97])
+    return {"mean": float(values.mean()), "low_94": float(lo), "high_94": float(hi)}
+
+
+def summarize_fit(tree: xr.DataTree) -> dict:
+    """The stable summary written to ``<model>.summary.json``."""
+    post = tree["posterior"].to_dataset()
+    diag = diagnostics(tree)
+    participants = json.loads(tree.attrs["participants"])
+    params: dict = {}
+    for name in NAMED_PARAMETERS:
+        if name not in post:
+            continue
+        da = post[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw", "participant")]
+        entry: dict = {}
+        for p in participants:
+            sub = da.sel(participant=p) if "participant" in da.dims else da
+            if extra:
+                entry[p] = {str(k): _interval(sub.sel({extra[0]: k}).values.ravel())
+                            for k in sub[extra[0]].values}
+            else:
+                entry[p] = _interval(sub.values.ravel())
+        params[name] = entry
+    attrs = tree.attrs
+    return {"model": attrs["model"], "n_trials": int(attrs["n_trials"]), "participants": participants,
+            "hierarchical": bool(attrs["hierarchical"]), "rhat_max": diag["rhat_max"],
+            "ess_bulk_min": diag["ess_bulk_min"], "ess_tail_min": diag["ess_tail_min"],
+            "divergences": diag["divergences"], "ebfmi_min": diag["ebfmi_min"],
+            "wall_seconds": float(attrs.get("wall_seconds", float("nan"))),
+            "seconds": json.loads(attrs["seconds"]), "sampler": attrs["sampler"],
+            "draws": int(attrs["draws"]), "chains": int(attrs["chains"]), "seed": int(attrs["seed"]),
+            "data_digest": attrs["data_digest"], "trial_set": attrs["trial_set"],
+            "notes": json.loads(attrs["notes"]), "warnings": diagnostic_warnings(diag),
+            "parameters": params}
+
+
+def diagnostic_warnings(diag: dict) -> list[str]:
+    """Plain-language warnings for failed diagnostic thresholds."""
+    out = []
+    if diag["rhat_max"] > 1.01:
+        out.append(f"R-hat up to {diag['rhat_max']:.3f} (> 1.01): chains disagree; run longer or check the model")
+    if diag["ess_bulk_min"] < 400:
+        out.append(f"bulk ESS as low as {diag['ess_bulk_min']:.0f} (< 400): posterior means are imprecise")
+    if diag["ess_tail_min"] < 400:
+        out.append(f"tail ESS as low as {diag['ess_tail_min']:.0f} (< 400): intervals are imprecise")
+    if diag["divergences"]:
+        out.append(f"{diag['divergences']} divergent transitions: the sampler may have missed parts of the posterior "
+                   "(raise target_accept)")
+    if diag["ebfmi_min"] == diag["ebfmi_min"] and diag["ebfmi_min"] < 0.3:
+        out.append(f"E-BFMI {diag['ebfmi_min']:.2f} (< 0.3): poor exploration of the energy distribution")
+    return out
+
+

@@ -1,0 +1,240 @@
+"""Simulate participants from a fitted model's generative process: synthetic RTs and choices.
+
+Given parameters and a trial sequence (a real one, or one generated from a
+:class:`Design`), each model produces responses and RTs in the trial schema:
+
+- NTA models run the network on the participant's sequence (tutorial and
+  unobserved practice included) at exactly the given parameters, then draw
+  ``correct ~ Bernoulli(logistic(acc_intercept + acc_slope * m_t))`` and
+  ``RT = shift + LogNormal(rt_intercept + rt_slope * L_t, rt_sigma)``;
+- the descriptive model draws from its regression.
+
+``rt_shift`` is a fraction of the fastest kept RT in the fitted model; here it
+multiplies :data:`RT_FLOOR` (0.15 s, the cleaning bound, which the fastest
+kept RT of a few thousand trials sits at). On an error the response is the
+irrelevant task's answer on incongruent trials and another direction on
+congruent ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cogflex.data.dataset import TrialData
+from cogflex.data.schema import derive, ordered
+from cogflex.errors import ConfigError
+from cogflex.fit.engine import ACC_TERMS, RT_TERMS, design_matrices, prepare
+from cogflex.fit.network import run_network
+from cogflex.fit.sequence import encode
+from cogflex.fit.spec import ModelSpec, Prior
+
+__all__ = ["Design", "design_trials", "simulate_trials", "draw_parameters", "to_ebb_and_flow", "RT_FLOOR",
+           "model_parameter_names"]
+
+RT_FLOOR = 0.15
+_DIRS = ("U", "D", "L", "R")
+
+
+@dataclass(frozen=True)
+class Design:
+    """A generated Ebb and Flow-like experiment.
+
+    Parameters
+    ----------
+    participants
+        Number of simulated players (ids ``sim01``, ``sim02``, ...).
+    sessions, trials_per_session
+        Games per player and trials per game.
+    first_session
+        Gameplay number of the first observed game (earlier games are the
+        model's unobserved practice).
+    switch_rate, congruent_rate
+        Probability of a task switch between consecutive trials, and of a
+        congruent stimulus (point = move).
+    seed
+        Seed of the sequence draws.
+    """
+
+    participants: int = 4
+    sessions: int = 30
+    trials_per_session: int = 70
+    first_session: int = 150
+    switch_rate: float = 0.18
+    congruent_rate: float = 0.25
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("participants", "sessions", "trials_per_session", "first_session"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"design.{name}", "must be at least 1")
+        for name in ("switch_rate", "congruent_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"design.{name}", "must be between 0 and 1")
+
+
+def design_trials(design: Design) -> TrialData:
+    """The stimulus/cue sequence of a :class:`Design` in the trial schema (responses not yet simulated)."""
+    rng = np.random.default_rng(design.seed)
+    rows = []
+    for p in range(design.participants):
+        pid = f"sim{p + 1:02d}"
+        for s in range(design.sessions):
+            task = int(rng.integers(0, 2))
+            for t in range(design.trials_per_session):
+                if t and rng.random() < design.switch_rate:
+                    task = 1 - task
+                point = int(rng.integers(0, 4))
+                move = point if rng.random() < design.congruent_rate else int((point + rng.integers(1, 4)) % 4)
+                rows.append((pid, design.first_session + s, t + 1, ("point", "move")[task], _DIRS[point],
+                             _DIRS[move]))
+    df = pd.DataFrame(rows, columns=["participant", "session", "trial", "task", "stim_point", "stim_move"])
+    df["correct_response"] = np.where(df["task"] == "point", df["stim_point"], df["stim_move"])
+    df["response"] = df["correct_response"]
+    df["correct"] = True
+    df["rt"] = 0.5
+    df["congruent"] = df["stim_point"] == df["stim_move"]
+    return _as_trial_data(df, source=f"design(seed={design.seed})")
+
+
+def _as_trial_data(df: pd.DataFrame, source: str) -> TrialData:
+    df = df.copy()
+    df["participant"] = df["participant"].astype(str).astype("category")
+    for col in ("session", "trial"):
+        df[col] = df[col].astype("Int64")
+    for col in ("task", "stim_point", "stim_move", "response", "correct_response"):
+        if col in df:
+            df[col] = df[col].astype("category")
+    df["correct"] = df["correct"].astype("boolean")
+    df["congruent"] = df["congruent"].astype("boolean")
+    df = derive(ordered(df))
+    return TrialData(trials=df, source=source, format="ebb-and-flow")
+
+
+def model_parameter_names(spec: ModelSpec) -> tuple[str, ...]:
+    """Names of the parameters a simulation needs (descriptive: coefficient names ``rt_<term>``/``acc_<term>``)."""
+    link = ("acc_intercept", "rt_intercept", "rt_sigma", "rt_shift")
+    if spec.kind == "nta":
+        return spec.grid_names + link + ("acc_slope", "rt_slope")
+    return link + tuple(f"rt_{t}" for t in RT_TERMS) + tuple(f"acc_{t}" for t in ACC_TERMS)
+
+
+def _draw(prior: Prior, rng: np.random.Generator) -> float:
+    if prior.dist == "normal":
+        return float(rng.normal(prior.mu, prior.sigma))
+    if prior.dist == "halfnormal":
+        return float(abs(rng.normal(0.0, prior.sigma)))
+    return float(rng.beta(prior.alpha, prior.beta))
+
+
+def draw_parameters(spec: ModelSpec, rng: np.random.Generator) -> dict[str, float]:
+    """One parameter set drawn from the model's priors."""
+    out = {}
+    for name in spec.grid_names:
+        gp = spec.parameters[name]
+        pos = 1.0 / (1.0 + np.exp(-rng.normal(gp.prior_mu, gp.prior_sigma)))
+        out[name] = float(gp.value(pos))
+    link = spec.link
+    names = ["acc_intercept", "rt_intercept", "rt_sigma", "rt_shift"]
+    if spec.kind == "nta":
+        names += ["acc_slope", "rt_slope"]
+    for name in names:
+        out[name] = _draw(getattr(link, name), rng)
+    if spec.kind == "descriptive":
+        for t in RT_TERMS:
+            out[f"rt_{t}"] = _draw(spec.descriptive.rt_coefficient, rng)
+        for t in ACC_TERMS:
+            out[f"acc_{t}"] = _draw(spec.descriptive.acc_coefficient, rng)
+    return out
+
+
+def simulate_trials(spec: ModelSpec, params: dict, trials: TrialData, *, seed: int = 0) -> TrialData:
+    """Responses, correctness and RTs for every trial of ``trials`` under ``spec`` with ``params``.
+
+    Parameters
+    ----------
+    params
+        Parameter name -> value for everyone, or -> {participant: value}
+        (names: :func:`model_parameter_names`).
+    """
+    needed = model_parameter_names(spec)
+    missing = [n for n in needed if n not in params]
+    if missing:
+        raise ConfigError(f"params.{missing[0]}", f"missing (the {spec.name} model needs {', '.join(needed)})")
+    unknown = sorted(set(params) - set(needed))
+    if unknown:
+        raise ConfigError(f"params.{unknown[0]}", f"not a parameter of {spec.name} (expected {', '.join(needed)})")
+    rng = np.random.default_rng(seed)
+    df = trials.trials.copy()
+    all_rows = np.ones(len(df), dtype=bool)
+    seqs = encode(trials, all_rows)
+    correct = np.zeros(len(df), dtype=bool)
+    rt = np.zeros(len(df))
+    response = np.empty(len(df), dtype=object)
+    for seq in seqs:
+        p = {k: (v[seq.participant] if isinstance(v, dict) else v) for k, v in params.items()}
+        for k, v in p.items():
+            if not np.isfinite(v):
+                raise ConfigError(f"params.{k}", f"not a finite number: {v!r}")
+        rows = seq.rows
+        if spec.kind == "nta":
+            tau_c, tau_w, lam = spec.network_values({k: np.array([p[k]]) for k in spec.grid_names})
+            pred = run_network(seq, tau_c, tau_w, lam, spec.network)
+            loss, margin = pred.loss[0], pred.margin[0]
+            logit = p["acc_intercept"] + p["acc_slope"] * margin
+            mu = p["rt_intercept"] + p["rt_slope"] * loss
+        else:
+            sub = df.iloc[rows]
+            log_session = np.log(sub["session"].to_numpy(dtype=float).clip(min=1))
+            table = pd.DataFrame({"switch": sub["switch"].fillna(False).to_numpy(dtype=bool),
+                                  "congruent": seq.congruent, "run_position": sub["run_position"].to_numpy(),
+                                  "log_practice": log_session - log_session.mean()})
+            x_rt, x_acc = design_matrices(table)
+            mu = p["rt_intercept"] + x_rt @ np.array([p[f"rt_{t}"] for t in RT_TERMS])
+            logit = p["acc_intercept"] + x_acc @ np.array([p[f"acc_{t}"] for t in ACC_TERMS])
+        ok = rng.random(len(rows)) < 1.0 / (1.0 + np.exp(-logit))
+        rt[rows] = p["rt_shift"] * RT_FLOOR + np.exp(mu + p["rt_sigma"] * rng.standard_normal(len(rows)))
+        correct[rows] = ok
+        target = seq.target
+        irrelevant = seq.features[np.arange(len(seq)), 1 - seq.task]
+        wrong = np.where(irrelevant != target, irrelevant, (target + rng.integers(1, seq.n_responses, len(seq)))
+                         % seq.n_responses)
+        labels = np.array(_DIRS if seq.n_responses == 4 else [str(i) for i in range(seq.n_responses)], dtype=object)
+        response[rows] = labels[np.where(ok, target, wrong)]
+    df["correct"] = pd.array(correct, dtype="boolean")
+    df["rt"] = rt
+    if "correct_response" in df and seqs[0].n_responses == 4:
+        df["response"] = pd.Categorical(response, categories=list(_DIRS))
+    df = derive(df)
+    return trials.with_trials(df)
+
+
+def to_ebb_and_flow(trials: TrialData, *, age: float = float("nan")) -> pd.DataFrame:
+    """Trials in the Lumosity Ebb and Flow export layout (for writing CSVs that ``load_trials`` reads back)."""
+    df = trials.trials
+    game = df["participant"].astype(str) + "-" + df["session"].astype(str)
+    out = pd.DataFrame({
+        "user_id": df["participant"].astype(str),
+        "age": df["age"] if "age" in df else age,
+        "game_result_id": pd.factorize(game)[0] + 1,
+        "nth_master": df["session"].astype(int),
+        "timestamp_rel_days": (df["session"].astype(int) - df.groupby("participant", observed=True)["session"]
+                               .transform("min").astype(int)) * 0.5,
+        "trial": df["trial"].astype(int),
+        "time_offset": (df.groupby(game)["rt"].cumsum() * 1000 + 200 * (df["trial"].astype(int) - 1)).round(),
+        "task_cue": np.where(df["task"].astype(str) == "point", "P", "M"),
+        "switch": np.where(df["switch"].fillna(False), "T", "F"),
+        "point_dir": df["stim_point"].astype(str),
+        "mv_dir": df["stim_move"].astype(str),
+        "resp_dir": df["response"].astype(str),
+        "correct": np.where(df["correct"].fillna(False), "T", "F"),
+        "resp_time": (df["rt"] * 1000).round().astype(int),
+    })
+    return out
+
+
+def prepared(trials: TrialData):
+    """Prepared fit data for simulated trials (convenience for recovery analyses)."""
+    return prepare(trials)
