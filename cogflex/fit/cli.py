@@ -45,7 +45,9 @@ def _params(args) -> dict:
         path = Path(item)
         if item.endswith(".json"):
             try:
-                params.update(json.loads(path.read_text()))
+                loaded = json.loads(path.read_text())
+                # a FILE.params.json written by simulate-data nests the values under "parameters"
+                params.update(loaded["parameters"] if isinstance(loaded.get("parameters"), dict) else loaded)
             except FileNotFoundError:
                 raise ConfigError("params", f"no such file: {path}") from None
             except json.JSONDecodeError as exc:
@@ -75,7 +77,8 @@ def _cmd_fit(args) -> int:
         s = result.summary
         print(f"{s['model']}: {s['n_trials']} trials, {len(s['participants'])} participant(s), "
               f"{'hierarchical' if s['hierarchical'] else 'per participant'}, {s['wall_seconds']:.1f} s "
-              f"(network tables {s['seconds']['tables']:.1f} s, sampling {s['seconds']['sampling']:.1f} s)")
+              f"(network tables {s['seconds']['tables']:.1f} s, mode search {s['seconds']['mode_search']:.1f} s, "
+              f"sampling {s['seconds']['sampling']:.1f} s)")
         print(f"  R-hat max {s['rhat_max']:.4f}, bulk ESS min {s['ess_bulk_min']:.0f}, tail ESS min "
               f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
         for w in s["warnings"]:
@@ -124,8 +127,8 @@ def _cmd_simulate_data(args) -> int:
     has_stimuli = {"stim_point", "stim_move"} <= set(sim.trials.columns)
     table = to_ebb_and_flow(sim) if has_stimuli else sim.trials
     with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    params_path = out.with_suffix(".params.json")
+        table.to_csv(tmp, index=False, float_format="%.6g", compression="gzip" if out.suffix == ".gz" else None)
+    params_path = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".params.json")
     write_json(params_path, {"model": spec.name, "seed": args.seed, "parameters": params})
     fmt = "ebb-and-flow" if has_stimuli else "the canonical trial schema"
     print(f"{spec.name}: simulated {len(sim.trials)} trials of {len(sim.participants)} participant(s) "

@@ -24,7 +24,15 @@ import xarray as xr
 from cogflex import __version__
 from cogflex.data.dataset import TrialData
 from cogflex.errors import CogflexError, InterruptedFit
-from cogflex.fit.engine import FitData, build_model, predictor_table, prepare
+from cogflex.fit.engine import (
+    FitData,
+    build_model,
+    find_mode,
+    initial_values,
+    predictor_table,
+    prepare,
+    starting_points,
+)
 from cogflex.fit.executor import LocalExecutor
 from cogflex.fit.spec import ModelSpec, load_model
 from cogflex.io import atomic_path, write_json
@@ -95,9 +103,28 @@ def _fit_one(spec: ModelSpec, fd: FitData, options: FitOptions, cache_dir: str |
     seed = _job_seed(options.seed, job_index)
     sampler = options.resolved_sampler()
     kwargs = {"nuts": {"target_accept": options.target_accept}}
+    mode_search = None
+    t_mode = time.perf_counter()
+    if tables is not None:
+        # The NTA likelihood has local modes: start every chain at the best of many local optima.
+        if options.hierarchical:
+            kwargs["initvals"] = initial_values(spec, fd, tables, hierarchical=True)
+        else:
+            best, optima = find_mode(model, starting_points(spec, fd, tables))
+            kwargs["initvals"] = best
+            optima = np.sort(np.asarray(optima)[np.isfinite(optima)])[::-1]
+            mode_search = {"starts": len(optima), "best_logp": float(optima[0]),
+                           "starts_at_best": int((optima > optima[0] - 1.0).sum()),
+                           "next_mode_gap": float(optima[0] - optima[optima < optima[0] - 1.0][0])
+                           if (optima < optima[0] - 1.0).any() else None}
     if sampler == "pymc":
         kwargs["cores"] = 1
+        if tables is not None:
+            kwargs["init"] = "adapt_diag"  # no jitter of the starting point
+    elif tables is not None:
+        kwargs["compile_kwargs"] = {"jitter_rvs": set()}
     t1 = time.perf_counter()
+    t_mode = t1 - t_mode
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
@@ -126,7 +153,9 @@ def _fit_one(spec: ModelSpec, fd: FitData, options: FitOptions, cache_dir: str |
     keep_stats = [v for v in ("diverging", "energy", "step_size", "n_steps", "tree_depth", "lp", "acceptance_rate",
                               "mean_tree_accept", "depth", "logp") if v in stats]
     return {"posterior": post, "sample_stats": stats[keep_stats], "log_likelihood": ll, "seed": seed,
-            "seconds": {"tables": t_tables, "sampling": t_sample, "total": time.perf_counter() - t0},
+            "mode_search": mode_search,
+            "seconds": {"tables": t_tables, "mode_search": t_mode, "sampling": t_sample,
+                        "total": time.perf_counter() - t0},
             "sampler": sampler}
 
 
@@ -211,7 +240,7 @@ def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[d
     }, coords=trial_coords)
     groups = {"posterior": post, "sample_stats": stats, "log_likelihood": log_lik, "observed_data": observed}
     tree = xr.DataTree.from_dict(groups)
-    seconds = {k: float(sum(r["seconds"][k] for r in results)) for k in ("tables", "sampling", "total")}
+    seconds = {k: float(sum(r["seconds"][k] for r in results)) for k in ("tables", "mode_search", "sampling", "total")}
     tree.attrs.update({
         "model": spec.name,
         "model_kind": spec.kind,
@@ -228,6 +257,7 @@ def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[d
         "draws": options.draws, "tune": options.tune, "chains": options.chains,
         "target_accept": options.target_accept,
         "seconds": json.dumps(seconds),
+        "mode_search": json.dumps([r.get("mode_search") for r in results]),
         "notes": json.dumps(fd.notes),
         "cleaning": fd.cleaning.to_json(),
         "cogflex_version": __version__,

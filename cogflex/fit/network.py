@@ -26,8 +26,17 @@ integrated with ``substeps`` Euler steps of 1/substeps trial each
 manifold) keeps the gates bounded; sub-steps keep fast gates stable (one
 large step per trial makes them overshoot, DESIGN §4).
 
-Every grid point sees the same tutorial, practice and initial weights
-(common random numbers), so predictors vary smoothly with the parameters.
+**Unobserved histories.** The tutorial draws, the practice trials and the
+initial weights are unknown, and a single draw of them makes the
+likelihood rugged in the parameters: near regime boundaries (gates just
+fast enough to keep up with ~5-trial runs, weights fast enough to drift)
+the network's trajectory over tens of thousands of trials flips between
+qualitatively different paths, and the log-likelihood jumps by tens to
+hundreds between neighbouring parameter values. The network is therefore
+run for ``histories`` independent draws of the unobserved trials and initial
+weights, and the predictors are their average (the population-average
+network over the unknown past; 8 in the bundled models). Every grid point
+sees the same draws (common random numbers).
 The stepping is :class:`cogflex.nta.dynamics.NetworkBatch` (the simulator's
 own step) with the trial's input covariance ``x x^T``.
 """
@@ -62,11 +71,12 @@ class NetworkSettings:
     tutorial_block_trials: int = 300
     trials_per_session: float = 0.0  # 0: the participant's mean
     max_practice_trials: int = 12000
+    histories: int = 1
     seed: int = 0
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        for name in ("paths", "substeps"):
+        for name in ("paths", "substeps", "histories"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "must be at least 1")
         for name in ("tutorial_blocks", "tutorial_block_trials", "max_practice_trials"):
@@ -91,13 +101,19 @@ class Predictors:
     gates: np.ndarray | None = None
 
 
-def full_sequence(seq: Sequence, settings: NetworkSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _history_seed(settings: NetworkSettings, history: int) -> int:
+    return int(np.random.SeedSequence([settings.seed, history]).generate_state(1)[0]) if history else settings.seed
+
+
+def full_sequence(seq: Sequence, settings: NetworkSettings, *, history: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tutorial + unobserved practice + observed trials: ``(task, features, observed)``.
 
     Returns arrays over the whole simulated life of the participant; the
-    generated trials are never observed.
+    generated trials are never observed. ``history`` selects one of the
+    ``settings.histories`` draws of the unobserved trials (0 uses ``settings.seed`` itself).
     """
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(_history_seed(settings, history))
     r = seq.n_responses
     parts_task, parts_feat = [], []
     # 1. tutorial: long single-task blocks
@@ -191,75 +207,90 @@ def run_network(seq: Sequence, gate_timescale, weight_timescale, regularization,
         When a network's state stops being finite (timescale too short for
         the number of sub-steps).
     """
-    tau_c, tau_w, lam = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, dtype=float))
-                                              for v in (gate_timescale, weight_timescale, regularization)))
+    tau_c, tau_w, lam = (np.array(v) for v in np.broadcast_arrays(
+        *(np.atleast_1d(np.asarray(v, dtype=float)) for v in (gate_timescale, weight_timescale, regularization))))
     if (tau_c <= 0).any() or (tau_w <= 0).any():
         raise ConfigError("timescale", "gate and weight timescales must be positive")
     if (lam < 0).any():
         raise ConfigError("regularization", "must not be negative")
     g = len(tau_c)
+    n_hist = settings.histories
     dtype = getattr(torch, settings.dtype)
     r = seq.n_responses
     d_in = 2 * r
-    task, feat, observed = full_sequence(seq, settings)
-    gen = torch.Generator().manual_seed(settings.seed)
-    weights = torch.randn(1, settings.paths, r, d_in, generator=gen, dtype=torch.float64) * settings.weight_init_std
+    lives = [full_sequence(seq, settings, history=h) for h in range(n_hist)]
+    task = np.stack([life[0] for life in lives])  # (S, T)
+    feat = np.stack([life[1] for life in lives])  # (S, T, 2)
+    observed = lives[0][2]
+    weights = torch.cat([torch.randn(1, settings.paths, r, d_in, dtype=torch.float64,
+                                     generator=torch.Generator().manual_seed(_history_seed(settings, h)))
+                         for h in range(n_hist)]) * settings.weight_init_std
     eye = torch.eye(r, dtype=torch.float64)
     zeros = torch.zeros(r, r, dtype=torch.float64)
-    teachers = torch.stack([torch.cat([eye, zeros], 1), torch.cat([zeros, eye], 1)]).unsqueeze(0)
-    gates = torch.full((1, 1, settings.paths), settings.gate_init, dtype=torch.float64)
+    teachers = torch.stack([torch.cat([eye, zeros], 1), torch.cat([zeros, eye], 1)]).expand(n_hist, 2, r, d_in)
+    gates = torch.full((n_hist, 1, settings.paths), settings.gate_init, dtype=torch.float64)
     batch = NetworkBatch.build(weights.to(dtype), teachers.to(dtype), gates.to(dtype), grid_points=g,
                                gating="path", compress=False)
     dt = 1.0 / settings.substeps
+    tile = lambda v: torch.as_tensor(np.tile(v, n_hist), dtype=dtype)  # noqa: E731 - seed-major layout
     reg = GateRegularizer.from_weights(Regularizer(nonnegative=settings.regularizer_nonnegative,
-                                                   l1=settings.regularizer_l1, l2=0.0),
-                                       torch.as_tensor(lam, dtype=dtype))
-    batch.set_learning(torch.as_tensor(dt / tau_w, dtype=dtype), torch.as_tensor(dt / tau_c, dtype=dtype), reg)
+                                                   l1=settings.regularizer_l1, l2=0.0), tile(lam))
+    batch.set_learning(tile(dt / tau_w), tile(dt / tau_c), reg)
     # Inputs: x = e_a + e_{R+b}; covariances x x^T for all R^2 feature pairs, precomputed.
     xs = torch.zeros(r * r, d_in, dtype=dtype)
     pair = np.arange(r * r)
     xs[pair, pair // r] = 1.0
     xs[pair, r + pair % r] = 1.0
-    covs = (xs[:, :, None] * xs[:, None, :]).unsqueeze(1)  # (R^2, 1, d_in, d_in)
-    mixtures = torch.eye(2, dtype=dtype).unsqueeze(1).expand(2, g, 2).contiguous()
-    pair_idx = feat[:, 0] * r + feat[:, 1]
+    covs = xs[:, :, None] * xs[:, None, :]  # (R^2, d_in, d_in)
+    pair_idx = torch.as_tensor(feat[..., 0] * r + feat[..., 1])  # (S, T)
+    eye2 = torch.eye(2, dtype=dtype)
     n_obs = int(observed.sum())
-    out = torch.empty(n_obs, g, r, dtype=dtype)  # y - y* before each observed trial
+    # Per observed trial: loss and margin averaged over histories, gates likewise.
+    loss_out = torch.empty(n_obs, g, dtype=dtype)
+    margin_out = torch.empty(n_obs, g, dtype=dtype)
     gate_rec = torch.empty(n_obs, g, settings.paths, dtype=dtype) if record_gates else None
-    loss_buf = torch.empty(g, 1, 1, dtype=dtype)
-    err_view_shape = (g, r, d_in)
+    target = seq.target[seq.observed]
+    loss_buf = torch.empty(n_hist * g, 1, 1, dtype=dtype)
+    others = torch.ones(r, dtype=torch.bool)
     k = 0
-    current_task = -1
-    for i in range(len(task)):
-        if task[i] != current_task:
-            current_task = int(task[i])
-            batch.set_task(mixtures[current_task])
-        cov = covs[pair_idx[i]]
+    current = None
+    mixture_cache: dict[bytes, torch.Tensor] = {}
+    for i in range(task.shape[1]):
+        key = task[:, i].tobytes()
+        if key != current:
+            current = key
+            mix = mixture_cache.get(key)
+            if mix is None:
+                mix = eye2[torch.as_tensor(task[:, i])].repeat_interleave(g, dim=0)
+                mixture_cache[key] = mix
+            batch.set_task(mix)
+        idx = pair_idx[:, i]
+        cov = covs[idx] if n_hist > 1 else covs[idx[0]].unsqueeze(0)
         if observed[i]:
-            err = torch.bmm(batch._mix_t, batch._vectors).view(err_view_shape)
-            torch.mv(err.view(g * r, d_in), xs[pair_idx[i]], out=out[k].view(-1))
+            # E x per network: (S, G * R, d_in) @ (S, d_in, 1); y - y* before the update
+            err = torch.bmm(batch._mix_t, batch._vectors).view(n_hist, g * r, d_in)
+            ex = torch.bmm(err, xs[idx].unsqueeze(-1)).view(n_hist, g, r)
+            loss_out[k] = 0.5 * ex.square().sum(-1).mean(0)
+            t = int(target[k])
+            others[t] = False
+            margin_out[k] = (ex[:, :, t] + 1.0 - ex[:, :, others].amax(-1)).mean(0)
+            others[t] = True
             if gate_rec is not None:
-                gate_rec[k] = batch.gates[:, 0, :]
+                gate_rec[k] = batch.gates[:, 0, :].view(n_hist, g, -1).mean(0)
             k += 1
         for _ in range(settings.substeps):
             batch.step(cov, loss_buf)
-        if progress is not None and i % 1000 == 999:
-            progress(1000)
-            if not torch.isfinite(batch.z).all():
+        if i % 1000 == 999:
+            if progress is not None:
+                progress(1000)
+            if not torch.isfinite(loss_buf).all():
                 break
     if not torch.isfinite(batch.z).all():
-        bad = np.flatnonzero(~torch.isfinite(batch.z.view(g, -1)).all(1).numpy())
+        bad = np.flatnonzero(~torch.isfinite(batch.z.view(n_hist * g, -1)).all(1).numpy()) % g
         j = int(bad[0])
         raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
                               f"lambda={lam[j]:.3g}: use more substeps or longer timescales")
-    err = out.permute(1, 0, 2).to(torch.float64).numpy()  # (G, n_obs, R)
-    target = seq.target[seq.observed]
-    loss = 0.5 * (err**2).sum(-1)
-    y = err.copy()
-    idx = np.arange(n_obs)
-    y[:, idx, target] += 1.0
-    correct_out = y[:, idx, target]
-    y[:, idx, target] = -np.inf
-    margin = correct_out - y.max(-1)
+    loss = loss_out.T.to(torch.float64).numpy()
+    margin = margin_out.T.to(torch.float64).numpy()
     gates_np = gate_rec.permute(1, 0, 2).to(torch.float64).numpy() if gate_rec is not None else None
     return Predictors(loss=loss, margin=margin, gates=gates_np)

@@ -32,7 +32,7 @@ from cogflex.fit.sequence import encode
 from cogflex.fit.spec import ModelSpec, Prior
 
 __all__ = ["Design", "design_trials", "simulate_trials", "draw_parameters", "to_ebb_and_flow", "RT_FLOOR",
-           "model_parameter_names"]
+           "model_parameter_names", "simulate_participant"]
 
 RT_FLOOR = 0.15
 _DIRS = ("U", "D", "L", "R")
@@ -168,47 +168,63 @@ def simulate_trials(spec: ModelSpec, params: dict, trials: TrialData, *, seed: i
         raise ConfigError(f"params.{unknown[0]}", f"not a parameter of {spec.name} (expected {', '.join(needed)})")
     rng = np.random.default_rng(seed)
     df = trials.trials.copy()
-    all_rows = np.ones(len(df), dtype=bool)
-    seqs = encode(trials, all_rows)
+    seqs = encode(trials, np.ones(len(df), dtype=bool))
     correct = np.zeros(len(df), dtype=bool)
     rt = np.zeros(len(df))
     response = np.empty(len(df), dtype=object)
     for seq in seqs:
-        p = {k: (v[seq.participant] if isinstance(v, dict) else v) for k, v in params.items()}
+        p = {k: np.atleast_1d(np.asarray(v[seq.participant] if isinstance(v, dict) else v, dtype=float))
+             for k, v in params.items()}
         for k, v in p.items():
-            if not np.isfinite(v):
+            if not np.isfinite(v).all():
                 raise ConfigError(f"params.{k}", f"not a finite number: {v!r}")
-        rows = seq.rows
-        if spec.kind == "nta":
-            tau_c, tau_w, lam = spec.network_values({k: np.array([p[k]]) for k in spec.grid_names})
-            pred = run_network(seq, tau_c, tau_w, lam, spec.network)
-            loss, margin = pred.loss[0], pred.margin[0]
-            logit = p["acc_intercept"] + p["acc_slope"] * margin
-            mu = p["rt_intercept"] + p["rt_slope"] * loss
-        else:
-            sub = df.iloc[rows]
-            log_session = np.log(sub["session"].to_numpy(dtype=float).clip(min=1))
-            table = pd.DataFrame({"switch": sub["switch"].fillna(False).to_numpy(dtype=bool),
-                                  "congruent": seq.congruent, "run_position": sub["run_position"].to_numpy(),
-                                  "log_practice": log_session - log_session.mean()})
-            x_rt, x_acc = design_matrices(table)
-            mu = p["rt_intercept"] + x_rt @ np.array([p[f"rt_{t}"] for t in RT_TERMS])
-            logit = p["acc_intercept"] + x_acc @ np.array([p[f"acc_{t}"] for t in ACC_TERMS])
-        ok = rng.random(len(rows)) < 1.0 / (1.0 + np.exp(-logit))
-        rt[rows] = p["rt_shift"] * RT_FLOOR + np.exp(mu + p["rt_sigma"] * rng.standard_normal(len(rows)))
-        correct[rows] = ok
-        target = seq.target
-        irrelevant = seq.features[np.arange(len(seq)), 1 - seq.task]
-        wrong = np.where(irrelevant != target, irrelevant, (target + rng.integers(1, seq.n_responses, len(seq)))
-                         % seq.n_responses)
-        labels = np.array(_DIRS if seq.n_responses == 4 else [str(i) for i in range(seq.n_responses)], dtype=object)
-        response[rows] = labels[np.where(ok, target, wrong)]
+        ok, times, resp = simulate_participant(spec, p, seq, df.iloc[seq.rows], rng)
+        correct[seq.rows], rt[seq.rows], response[seq.rows] = ok[0], times[0], resp[0]
     df["correct"] = pd.array(correct, dtype="boolean")
     df["rt"] = rt
     if "correct_response" in df and seqs[0].n_responses == 4:
         df["response"] = pd.Categorical(response, categories=list(_DIRS))
     df = derive(df)
     return trials.with_trials(df)
+
+
+def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: pd.DataFrame,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """G simulated replications of one participant's trials, one per parameter set.
+
+    ``p`` maps parameter names to arrays of length G; ``seq`` is the encoded
+    sequence with every trial observed; ``rows`` its trial-table rows.
+    Returns ``(correct, rt, response)``, each ``(G, n_trials)``; NTA networks
+    for all G parameter sets run as one batch.
+    """
+    g = max(len(v) for v in p.values())
+    p = {k: np.broadcast_to(v, (g,)) for k, v in p.items()}
+    n = len(seq)
+    if spec.kind == "nta":
+        tau_c, tau_w, lam = spec.network_values({k: p[k] for k in spec.grid_names})
+        pred = run_network(seq, tau_c, tau_w, lam, spec.network)
+        logit = p["acc_intercept"][:, None] + p["acc_slope"][:, None] * pred.margin
+        mu = p["rt_intercept"][:, None] + p["rt_slope"][:, None] * pred.loss
+    else:
+        log_session = np.log(rows["session"].to_numpy(dtype=float).clip(min=1))
+        table = pd.DataFrame({"switch": rows["switch"].fillna(False).to_numpy(dtype=bool),
+                              "congruent": seq.congruent, "run_position": rows["run_position"].to_numpy(),
+                              "log_practice": log_session - log_session.mean()})
+        x_rt, x_acc = design_matrices(table)
+        b_rt = np.stack([p[f"rt_{t}"] for t in RT_TERMS], axis=1)  # (G, terms)
+        b_acc = np.stack([p[f"acc_{t}"] for t in ACC_TERMS], axis=1)
+        mu = p["rt_intercept"][:, None] + b_rt @ x_rt.T
+        logit = p["acc_intercept"][:, None] + b_acc @ x_acc.T
+    ok = rng.random((g, n)) < 1.0 / (1.0 + np.exp(-logit))
+    rt = (p["rt_shift"][:, None] * RT_FLOOR
+          + np.exp(mu + p["rt_sigma"][:, None] * rng.standard_normal((g, n))))
+    target = seq.target
+    irrelevant = seq.features[np.arange(n), 1 - seq.task]
+    other = (target[None, :] + rng.integers(1, seq.n_responses, (g, n))) % seq.n_responses
+    wrong = np.where(irrelevant != target, irrelevant[None, :], other)
+    labels = np.array(_DIRS if seq.n_responses == 4 else [str(i) for i in range(seq.n_responses)], dtype=object)
+    response = labels[np.where(ok, target[None, :], wrong)]
+    return ok, rt, response
 
 
 def to_ebb_and_flow(trials: TrialData, *, age: float = float("nan")) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from cogflex.fit.network import NetworkSettings
 from cogflex.typed_config import from_mapping, read_toml, to_mapping
 
 __all__ = ["Prior", "GridParameter", "Link", "Descriptive", "ModelSpec", "load_model", "BUILTIN_MODELS",
-           "models_dir"]
+           "models_dir", "from_dict"]
 
 BUILTIN_MODELS = ("flexible", "forgetful", "descriptive")
 
@@ -206,10 +206,16 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
                                    f"(built in: {', '.join(BUILTIN_MODELS)}; or a path to a .toml file)")
     data = read_toml(path)
     try:
-        params = data.pop("parameters", {})
-        if not isinstance(params, dict):
-            raise ConfigError("parameters", "expected a table")
-        parsed = {k: from_mapping(GridParameter, v, section=f"parameters.{k}") for k, v in params.items()}
-        return from_mapping(ModelSpec, {**data, "parameters": parsed}, section="")
+        return from_dict(data)
     except ConfigError as exc:
         raise exc.within(source=str(path)) from None
+
+
+def from_dict(data: dict) -> ModelSpec:
+    """A spec from its plain mapping (parsed TOML, or :meth:`ModelSpec.to_dict` output)."""
+    data = dict(data)
+    params = data.pop("parameters", {})
+    if not isinstance(params, dict):
+        raise ConfigError("parameters", "expected a table")
+    parsed = {k: from_mapping(GridParameter, v, section=f"parameters.{k}") for k, v in params.items()}
+    return from_mapping(ModelSpec, {**data, "parameters": parsed}, section="")

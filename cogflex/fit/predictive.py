@@ -1,0 +1,86 @@
+"""Posterior predictive simulation: replicate a participant's experiment under posterior draws.
+
+Each replication re-runs the model's generative process (:func:`cogflex.fit.simulate.simulate_participant`)
+on the participant's own trial sequence with one posterior draw of that participant's parameters; NTA
+networks for all draws run as one batch. The replications are trial tables in the trial schema, so the
+data layer's summaries (:func:`cogflex.data.summarize`) apply to them exactly as to the observed data.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from cogflex.data.dataset import TrialData
+from cogflex.data.schema import derive
+from cogflex.fit.engine import ACC_TERMS, RT_TERMS
+from cogflex.fit.sequence import encode
+from cogflex.fit.simulate import _DIRS, model_parameter_names, simulate_participant
+from cogflex.fit.spec import ModelSpec, from_dict
+
+__all__ = ["draw_parameter_sets", "replicate", "spec_of"]
+
+
+def spec_of(tree: xr.DataTree) -> ModelSpec:
+    """The model spec stored in a fit's attributes."""
+    return from_dict(json.loads(tree.attrs["model_spec"]))
+
+
+def draw_parameter_sets(tree: xr.DataTree, n: int, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """``n`` posterior draws per participant: ``{participant: {parameter: (n,) values}}``.
+
+    Draws are chosen uniformly (seeded) among all chains and draws.
+    """
+    spec = spec_of(tree)
+    post = tree["posterior"].to_dataset()
+    stacked = post.stack(sample=("chain", "draw"))
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(stacked.sizes["sample"], size=n, replace=stacked.sizes["sample"] < n)
+    out = {}
+    for pid in post["participant"].values:
+        values = {}
+        for name in model_parameter_names(spec):
+            if name.startswith("rt_") and name[3:] in RT_TERMS:
+                da = stacked["rt_coefficient"].sel(participant=pid, rt_term=name[3:])
+            elif name.startswith("acc_") and name[4:] in ACC_TERMS:
+                da = stacked["acc_coefficient"].sel(participant=pid, acc_term=name[4:])
+            else:
+                da = stacked[name].sel(participant=pid)
+            values[name] = np.asarray(da.values)[pick]
+        out[str(pid)] = values
+    return out
+
+
+def replicate(tree: xr.DataTree, data: TrialData, *, draws: int = 20, seed: int = 0) -> list[TrialData]:
+    """``draws`` simulated copies of ``data`` (the fitted participants), one per posterior draw.
+
+    ``data`` must be the trial file the fit was made on (uncleaned; the replications contain every trial,
+    cleaning is up to the summary that follows).
+    """
+    spec = spec_of(tree)
+    params = draw_parameter_sets(tree, draws, seed=seed)
+    trials = data.trials
+    keep = trials["participant"].astype(str).isin(list(params))
+    trials = trials[keep.to_numpy()].reset_index(drop=True)
+    trials["participant"] = trials["participant"].cat.remove_unused_categories()
+    data = data.with_trials(trials)
+    rng = np.random.default_rng(seed + 1)
+    seqs = encode(data, np.ones(len(trials), dtype=bool))
+    correct = np.zeros((draws, len(trials)), dtype=bool)
+    rt = np.zeros((draws, len(trials)))
+    response = np.empty((draws, len(trials)), dtype=object)
+    for seq in seqs:
+        ok, times, resp = simulate_participant(spec, params[seq.participant], seq, trials.iloc[seq.rows], rng)
+        correct[:, seq.rows], rt[:, seq.rows], response[:, seq.rows] = ok, times, resp
+    out = []
+    for d in range(draws):
+        df = trials.copy()
+        df["correct"] = pd.array(correct[d], dtype="boolean")
+        df["rt"] = rt[d]
+        if "response" in df and seqs[0].n_responses == 4:
+            df["response"] = pd.Categorical(response[d], categories=list(_DIRS))
+        out.append(data.with_trials(derive(df), source=f"{data.source} (posterior draw {d})"))
+    return out

@@ -1,0 +1,107 @@
+"""Plain-numpy re-implementations of the fitting layer's formulas (the references the tests compare against).
+
+Nothing here imports the code under test: the network is written from the model's definition (per-trial
+gradient flow on 1/2 ||W*_task x - y||^2 + R(c), Euler sub-steps), the likelihood from the observation model
+(logistic accuracy, shifted-lognormal RT) and the interpolation from the definition of a multilinear interpolant.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def regularizer_gradient(c: np.ndarray, lam: np.ndarray, nonnegative: float, l1: float) -> np.ndarray:
+    """dR/dc for R(c) = lam [w_nn 10 sum_p max(-c_p, 0) + w_l1 10/2 (||c||_1 - 1)^2], weights normalised.
+
+    ``c`` is ``(G, P)``, ``lam`` ``(G,)``. At c_p = 0 the midpoint subgradient (-5 w_nn) is used.
+    """
+    total = nonnegative + l1
+    w_nn, w_l1 = (nonnegative / total, l1 / total) if total else (0.0, 0.0)
+    norm1 = np.abs(c).sum(-1, keepdims=True)
+    nonneg = -10.0 * np.where(c < 0, 1.0, np.where(c == 0, 0.5, 0.0))
+    manifold = 10.0 * (norm1 - 1.0) * np.sign(c)
+    return lam[:, None] * (w_nn * nonneg + w_l1 * manifold)
+
+
+def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, target: np.ndarray,
+                  n_responses: int, weights0: np.ndarray, gate_init: float, tau_c, tau_w, lam, *,
+                  substeps: int, nonnegative: float = 1.0, l1: float = 1.0):
+    """Run G networks trial by trial; return loss, margin and gates ``(G, n_obs[, P])`` before observed trials.
+
+    ``task`` (T,), ``features`` (T, 2) over the whole life; ``observed`` (T,) mask; ``target`` the correct
+    response of each *observed* trial; ``weights0`` (P, R, 2R) initial paths shared by the G networks.
+    """
+    tau_c, tau_w, lam = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (tau_c, tau_w, lam))
+    tau_c, tau_w, lam = np.broadcast_arrays(tau_c, tau_w, lam)
+    g = len(tau_c)
+    r = n_responses
+    paths = weights0.shape[0]
+    w = np.repeat(weights0[None].astype(np.float64), g, axis=0)  # (G, P, R, 2R)
+    c = np.full((g, paths), float(gate_init))
+    teachers = [np.hstack([np.eye(r), np.zeros((r, r))]), np.hstack([np.zeros((r, r)), np.eye(r)])]
+    dt = 1.0 / substeps
+    loss, margin, gates = [], [], []
+    k = 0
+    for i in range(len(task)):
+        x = np.zeros(2 * r)
+        x[features[i, 0]] = 1.0
+        x[r + features[i, 1]] = 1.0
+        y_star = teachers[task[i]] @ x
+        if observed[i]:
+            y = np.einsum("gp,gprd,d->gr", c, w, x)
+            err = y - y_star
+            loss.append(0.5 * (err**2).sum(-1))
+            t = target[k]
+            others = np.delete(y, t, axis=-1)
+            margin.append(y[:, t] - others.max(-1))
+            gates.append(c.copy())
+            k += 1
+        for _ in range(substeps):
+            wx = np.einsum("gprd,d->gpr", w, x)  # W_p x
+            err = np.einsum("gp,gpr->gr", c, wx) - y_star  # y - y*
+            grad_w = c[:, :, None, None] * err[:, None, :, None] * x[None, None, None, :]
+            grad_c = np.einsum("gpr,gr->gp", wx, err) + regularizer_gradient(c, lam, nonnegative, l1)
+            w = w - (dt / tau_w)[:, None, None, None] * grad_w
+            c = c - (dt / tau_c)[:, None] * grad_c
+    return np.array(loss).T, np.array(margin).T, np.transpose(np.array(gates), (1, 0, 2))
+
+
+def multilinear(table: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Multilinear interpolation of ``table`` (grid..., rest...) at a box position in [0, 1]^D."""
+    shape = table.shape[: len(position)]
+    u = np.asarray(position, dtype=float) * (np.array(shape) - 1)
+    lower = np.clip(np.floor(u).astype(int), 0, np.array(shape) - 2)
+    frac = u - lower
+    out = 0.0
+    for corner in itertools.product((0, 1), repeat=len(shape)):
+        weight = np.prod([f if cc else 1.0 - f for f, cc in zip(frac, corner)])
+        out = out + weight * table[tuple(lower + np.array(corner))]
+    return out
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return -np.logaddexp(0.0, -x)
+
+
+def pointwise_loglik(rt: np.ndarray, correct: np.ndarray, logit_p: np.ndarray, mu: np.ndarray,
+                     sigma: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """log Bernoulli(correct | logistic(logit_p)) + log LogNormal(rt - shift | mu, sigma), per trial."""
+    acc = np.where(correct, log_sigmoid(logit_p), log_sigmoid(-logit_p))
+    y = rt - shift
+    rt_part = (-np.log(y) - np.log(sigma) - 0.5 * np.log(2 * np.pi)
+               - 0.5 * ((np.log(y) - mu) / sigma) ** 2)
+    return acc + rt_part
+
+
+def switch_and_run(task: np.ndarray, session: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Switch indicator and run position from the cue sequence (first trial of a session: no switch, run 1)."""
+    n = len(task)
+    switch = np.zeros(n, dtype=bool)
+    run = np.ones(n, dtype=int)
+    for i in range(1, n):
+        if session[i] == session[i - 1]:
+            switch[i] = task[i] != task[i - 1]
+            run[i] = 1 if switch[i] else run[i - 1] + 1
+    return switch, run
