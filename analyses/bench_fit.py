@@ -24,7 +24,8 @@ import cogflex as cf
 from cogflex.fit import FitOptions, FitWarning, fit
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "ebb_and_flow" / "ebb_and_flow_2users.csv.gz"))
+SHARED = ROOT.parent / "shared" / "data" / "ebb_and_flow" / "ebb_and_flow_2users.csv.gz"
+parser.add_argument("--data", default=str(SHARED))
 parser.add_argument("--participant", default="1089")
 parser.add_argument("--model", default="flexible")
 parser.add_argument("--draws", type=int, default=1000)

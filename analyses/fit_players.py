@@ -109,7 +109,6 @@ print("\nPosterior predictive: switch cost (ms) by practice bin, observed vs mod
 rules = CleaningRules()
 obs_summary = summarize(observed, rules, bins=BINS)
 obs_cost = obs_summary.switch_cost.set_index(["participant", "practice_bin"])["switch_cost_ms"]
-obs_run = obs_summary.run_position
 ppc_rows = []
 for model, tree in trees.items():
     reps = replicate(tree, data, draws=args.ppc_draws, seed=7)
@@ -150,5 +149,5 @@ for ax, pid in zip(axes[0], players):
 axes[0][0].legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "ppc_switch_cost.png", dpi=120)
-print(f"\nwrote {out}/loo_diagnostics.csv, ppc_switch_cost.csv, ppc_switch_cost.png; total {time.perf_counter() - start:.0f} s")
-del obs_run
+print(f"\nwrote {out}/loo_diagnostics.csv, ppc_switch_cost.csv, ppc_switch_cost.png; "
+      f"total {time.perf_counter() - start:.0f} s")
