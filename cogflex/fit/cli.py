@@ -109,11 +109,12 @@ def _cmd_simulate_data(args) -> int:
         args.file = args.sequence
         trials = _load(args)
     else:
-        from cogflex.typed_config import from_mapping
+        from cogflex.typed_config import from_mapping, to_mapping
 
         design = from_mapping(Design, {"seed": args.seed, **_parse_values(args.design or [], "design")},
                               section="design")
         trials = design_trials(design)
+    design_record = to_mapping(design) if not args.sequence else {"sequence": str(args.sequence)}
     if args.params:
         params = _params(args)
     else:
@@ -129,7 +130,7 @@ def _cmd_simulate_data(args) -> int:
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g", compression="gzip" if out.suffix == ".gz" else None)
     params_path = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".params.json")
-    write_json(params_path, {"model": spec.name, "seed": args.seed, "parameters": params})
+    write_json(params_path, {"model": spec.name, "seed": args.seed, "design": design_record, "parameters": params})
     fmt = "ebb-and-flow" if has_stimuli else "the canonical trial schema"
     print(f"{spec.name}: simulated {len(sim.trials)} trials of {len(sim.participants)} participant(s) "
           f"(accuracy {sim.trials['correct'].mean():.3f}, median RT {sim.trials['rt'].median() * 1000:.0f} ms)")

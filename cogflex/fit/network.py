@@ -213,6 +213,17 @@ def run_network(seq: Sequence, gate_timescale, weight_timescale, regularization,
         raise ConfigError("timescale", "gate and weight timescales must be positive")
     if (lam < 0).any():
         raise ConfigError("regularization", "must not be negative")
+    threads = torch.get_num_threads()
+    # Many small tensor operations: one thread avoids oversubscription when several fits or
+    # samplers share the cores (with 2 threads and a busy machine a table took ~60x longer).
+    torch.set_num_threads(1)
+    try:
+        return _run(seq, tau_c, tau_w, lam, settings, record_gates=record_gates, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predictors:
     g = len(tau_c)
     n_hist = settings.histories
     dtype = getattr(torch, settings.dtype)

@@ -175,8 +175,8 @@ def _written(out):
     return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("variant", ["descriptive", "flexible"])
-def test_interrupted_sampling_writes_nothing(variant, trials, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("variant", "hierarchical"), [("descriptive", False), ("flexible", True)])
+def test_interrupted_sampling_writes_nothing(variant, hierarchical, trials, tmp_path, monkeypatch):
     spec_path = write_model(tmp_path, variant)
     out = tmp_path / "out"
 
@@ -185,7 +185,7 @@ def test_interrupted_sampling_writes_nothing(variant, trials, tmp_path, monkeypa
 
     monkeypatch.setattr(pymc, "sample", interrupted)
     with pytest.raises(InterruptedFit, match="nothing was written"):
-        fit(trials, spec_path, options=FitOptions(**OPTIONS), out=out)
+        fit(trials, spec_path, options=FitOptions(**OPTIONS, hierarchical=hierarchical), out=out)
     written = _written(out) if out.exists() else []
     assert not [p for p in written if p.endswith((".nc", ".summary.json", ".part"))]
     # only the network's predictor tables may be cached (they are inputs, not results)
