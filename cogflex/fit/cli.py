@@ -67,7 +67,7 @@ def _cmd_fit(args) -> int:
     data = _load(args)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                          sampler=args.sampler, target_accept=args.target_accept, hierarchical=args.hierarchical,
-                         progress=not args.quiet)
+                         progress=not args.quiet, posterior_predictive=args.posterior_predictive)
     out = Path(args.out)
     for model in args.model:
         with warnings.catch_warnings():
@@ -161,6 +161,8 @@ def add_fit_commands(sub) -> None:
     p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
     p.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default="auto",
                    help="NUTS implementation: nutpie (fast, default when installed) or pymc")
+    p.add_argument("--posterior-predictive", type=int, default=0, metavar="N",
+                   help="add N replications of the data under posterior draws (posterior_predictive group)")
     p.add_argument("--jobs", type=int, default=1, help="per-participant fits in parallel processes (default 1)")
     p.add_argument("--out", metavar="DIR", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

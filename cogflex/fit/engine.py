@@ -75,9 +75,11 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
     ``pidx`` (index into ``participants``), ``session``, ``rt`` (s),
     ``correct`` (bool, see :func:`cogflex.fit.sequence.observed_outcomes`),
     ``switch``, ``congruent``, ``run_position``, ``log_practice`` (log session,
-    centred per participant) and ``row`` (row of the full trial table).
+    centred per participant), ``row`` (row of the trial table as loaded) and ``seq_row`` (row among the
+    selected participants' trials).
     """
     trials = data.trials
+    origin = np.arange(len(trials))  # rows of the trial table as loaded
     if participants:
         wanted = [str(p) for p in participants]
         present = set(trials["participant"].astype(str))
@@ -85,7 +87,9 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
         if unknown:
             raise DataError(data.source, f"participant {unknown[0]!r} not in the data "
                                          f"(present: {', '.join(sorted(present)[:10])})", column="participant")
-        trials = trials[trials["participant"].astype(str).isin(wanted)].reset_index(drop=True)
+        keep = trials["participant"].astype(str).isin(wanted).to_numpy()
+        origin = origin[keep]
+        trials = trials[keep].reset_index(drop=True)
         trials["participant"] = trials["participant"].cat.remove_unused_categories()
         data = data.with_trials(trials)
     if trials.empty:
@@ -110,7 +114,7 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
             "switch": sub["switch"].fillna(False).to_numpy(dtype=bool),
             "congruent": seq.congruent[seq.observed],
             "run_position": sub["run_position"].fillna(1).to_numpy(dtype=np.int64),
-            "log_practice": log_session - log_session.mean(), "row": rows}))
+            "log_practice": log_session - log_session.mean(), "row": origin[rows], "seq_row": rows}))
     table = pd.concat(frames, ignore_index=True)
     return FitData(source=data.source, digest=data.digest(), participants=[s.participant for s in sequences],
                    sequences=sequences, trials=table, cleaning=cleaned.cleaning, notes=notes)

@@ -62,7 +62,7 @@ class FitOptions:
     target_accept: float = 0.9
     hierarchical: bool = False
     progress: bool = True
-    posterior_predictive: bool = False
+    posterior_predictive: int = 0  # replications of the data under posterior draws (0: none)
 
     def resolved_sampler(self) -> str:
         """``nutpie`` when installed (much faster), else PyMC's own NUTS."""
@@ -197,6 +197,10 @@ def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: Fi
     executor = executor or LocalExecutor()
     results = executor.map(_fit_one, [(spec, job, options, cache_dir, i) for i, job in enumerate(jobs)])
     tree = _assemble(spec, fd, options, results, hierarchical=options.hierarchical or len(jobs) == 1)
+    if options.posterior_predictive:
+        if not isinstance(data, TrialData):
+            raise CogflexError("posterior predictive replications need the trial data, not prepared FitData")
+        tree["posterior_predictive"] = _posterior_predictive(tree, data, fd, options)
     wall = time.perf_counter() - start
     tree.attrs["wall_seconds"] = wall
     summary = summarize_fit(tree)
@@ -263,6 +267,20 @@ def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[d
         "cogflex_version": __version__,
     })
     return tree
+
+
+def _posterior_predictive(tree: xr.DataTree, data: TrialData, fd: FitData, options: FitOptions) -> xr.Dataset:
+    """RT and correctness of the observed trials in ``options.posterior_predictive`` replications (one chain)."""
+    from cogflex.fit.predictive import replicate
+
+    reps = replicate(tree, data, draws=options.posterior_predictive, seed=options.seed)
+    rows = fd.trials["seq_row"].to_numpy()  # replications hold the selected participants' trials, in order
+    rt = np.stack([r.trials["rt"].to_numpy(dtype=float)[rows] for r in reps])[None]
+    correct = np.stack([r.trials["correct"].to_numpy(dtype=np.int8)[rows] for r in reps])[None]
+    return xr.Dataset({"rt": (("chain", "draw", "observation"), rt),
+                       "correct": (("chain", "draw", "observation"), correct)},
+                      coords={"chain": [0], "draw": np.arange(len(reps)), "observation": np.arange(fd.n_trials)},
+                      attrs={"seed": options.seed})
 
 
 def trial_set_digest(fd: FitData) -> str:
