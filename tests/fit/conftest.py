@@ -12,7 +12,8 @@ from tests.fit.helpers import tiny_trials, write_model
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     # The per-trial network does thousands of tiny batched products; with two OpenMP threads on a busy
-    # two-core machine each one waits on the other thread (measured: 7 s instead of 0.03 s per table).
+    # two-core machine each one waits on the other (measured: 7 s instead of 0.03 s per table). run_network
+    # now takes one thread itself; this also covers the reference computations and simulations here.
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -15,7 +15,7 @@ from cogflex.fit.engine import build_model, predictor_table, prepare
 from cogflex.fit.fitting import FitOptions, FitWarning, fit, load_fit, summarize_fit
 from cogflex.fit.spec import from_dict
 from cogflex.io import json_ready
-from tests.fit.helpers import compile_values, likelihood_graph, write_model
+from tests.fit.helpers import compile_values, kept_mask, likelihood_graph, write_model
 
 OPTIONS = dict(draws=30, tune=30, chains=1, seed=3, sampler="pymc", progress=False)
 CLI_KEYS = ("model", "n_trials", "participants", "rhat_max", "ess_bulk_min", "divergences", "wall_seconds",
@@ -23,7 +23,7 @@ CLI_KEYS = ("model", "n_trials", "participants", "rhat_max", "ess_bulk_min", "di
 NETWORK_NAMES = ("gate_timescale", "weight_timescale", "regularization")
 
 FITS = [
-    pytest.param(("flexible", False, "pymc", 2), id="flexible"),
+    pytest.param(("flexible", False, "pymc", 2), id="flexible", marks=pytest.mark.slow),
     pytest.param(("forgetful", False, "nutpie", 1), id="forgetful-nutpie", marks=pytest.mark.slow),
     pytest.param(("descriptive", False, "pymc", 1), id="descriptive"),
     pytest.param(("flexible", True, "pymc", 1), id="flexible-hierarchical"),
@@ -65,6 +65,8 @@ def test_tree_groups_and_log_likelihood_layout(fitted, trials):
     np.testing.assert_array_equal(obs["participant"].values, fd.trials["participant"].to_numpy(dtype=str))
     np.testing.assert_array_equal(obs["row"].values, fd.trials["row"].to_numpy())
     assert "diverging" in tree["sample_stats"]
+    # per-participant fits are one job per participant, combined along "participant"
+    assert ("participant" in tree["sample_stats"].dims) == (not fitted["hierarchical"])
     if fitted["variant"] != "descriptive":
         for name in NETWORK_NAMES:
             assert post[name].dims == ("chain", "draw", "participant")
@@ -226,3 +228,41 @@ def test_load_fit_errors(tmp_path):
     bad.write_text("not netcdf")
     with pytest.raises(CogflexError, match="not a readable netCDF fit"):
         load_fit(bad)
+
+
+@pytest.fixture(scope="module")
+def single(trials, tmp_path_factory):
+    """The second participant alone, per-participant (not hierarchical), posterior predictive requested."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit(trials, write_model(tmp_path_factory.mktemp("single"), "descriptive"), participants=["sim02"],
+                   options=FitOptions(**{**OPTIONS, "draws": 10, "tune": 10, "posterior_predictive": 3}))
+
+
+def test_single_participant_fit(single, trials):
+    assert single.summary["participants"] == ["sim02"] and single.path is None
+    assert single.summary["n_trials"] == prepare(trials, participants=["sim02"]).n_trials
+    assert list(single.tree["posterior"]["participant"].values) == ["sim02"]
+    # observed rows refer to the trial table as loaded (sim02's trials follow sim01's 60)
+    kept = kept_mask(trials.trials) & (trials.trials["participant"] == "sim02").to_numpy()
+    np.testing.assert_array_equal(single.tree["observed_data"]["row"].values, np.flatnonzero(kept))
+
+
+@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/fitting.py fit() line ~199: _assemble(..., hierarchical="
+                                       "options.hierarchical or len(jobs) == 1) labels every single-participant "
+                                       "fit hierarchical (attrs, summary, CLI line) although the model was built with "
+                                       "hierarchical=False; pass hierarchical=options.hierarchical")
+def test_single_participant_fit_is_not_labelled_hierarchical(single):
+    assert single.tree.attrs["hierarchical"] == 0 and single.summary["hierarchical"] is False
+
+
+def test_posterior_predictive_on_request(single, trials):
+    pp = single.tree["posterior_predictive"].to_dataset()
+    n = single.summary["n_trials"]
+    assert pp["rt"].dims == ("chain", "draw", "observation") and pp["rt"].shape == (1, 3, n)
+    assert (pp["rt"].values > 0).all() and set(np.unique(pp["correct"].values)) <= {0, 1}
+    # replications differ from the data and from each other, and are on the observed trials' scale
+    observed = single.tree["observed_data"]["rt"].values
+    assert not np.allclose(pp["rt"].values[0, 0], observed) and not np.allclose(pp["rt"].values[0, 0],
+                                                                                 pp["rt"].values[0, 1])
+    assert 0.2 < np.median(pp["rt"].values) / np.median(observed) < 5

@@ -217,6 +217,8 @@ def test_prepare_builds_the_observed_trial_table(trials):
 def test_prepare_selects_participants(trials):
     fd = prepare(trials, participants=["sim02"])
     assert fd.participants == ["sim02"] and (fd.trials["pidx"] == 0).all()
+    sim02 = (trials.trials["participant"] == "sim02").to_numpy()
+    np.testing.assert_array_equal(fd.trials["row"], np.flatnonzero(kept_mask(trials.trials) & sim02))
     assert len(fd.sequences) == 1 and fd.sequences[0].participant == "sim02"
     with pytest.raises(DataError, match="participant 'nobody' not in the data"):
         prepare(trials, participants=["nobody"])
