@@ -46,6 +46,11 @@ def from_mapping[T](cls: type[T], data: Mapping[str, Any], *, section: str = "")
     if unknown:
         known = ", ".join(sorted(fields))
         raise ConfigError(_join(section, unknown[0]), f"unknown key (known keys: {known})")
+    required = [name for name, f in fields.items()
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ConfigError(_join(section, missing[0]), "missing (required)")
     kwargs = {name: _convert(hints[name], value, _join(section, name)) for name, value in data.items()}
     try:
         return cls(**kwargs)

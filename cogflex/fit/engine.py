@@ -130,8 +130,12 @@ def grid_points(spec: ModelSpec) -> dict[str, np.ndarray]:
     return {n: m.ravel() for n, m in zip(spec.grid_names, mesh)}
 
 
+#: Bump when the network code changes what a predictor table holds (invalidates cached tables).
+TABLE_FORMAT = 2
+
+
 def _table_key(spec: ModelSpec, seq: Sequence) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"table-format-{TABLE_FORMAT}".encode())
     h.update(json.dumps({"network": spec.to_dict()["network"], "variant": spec.variant,
                          "grid": {n: spec.parameters[n].nodes().tolist() for n in spec.grid_names}},
                         sort_keys=True).encode())
@@ -446,10 +450,25 @@ def find_mode(model, starts: list[dict]) -> tuple[dict, list[float]]:
     value_names = [v.name for v in model.value_vars]
     constrained = pytensor.function(model.value_vars, model.replace_rvs_by_values(model.free_RVs),
                                     on_unused_input="ignore")
+    # constrained start values -> sampler space, compiled once for all starts
+    rvs = list(model.free_RVs)
+    inputs = [rv.type() for rv in rvs]
+    outputs = []
+    for rv, x in zip(rvs, inputs):
+        transform = model.rvs_to_transforms.get(rv)
+        outputs.append(x if transform is None else transform.forward(x, *rv.owner.inputs))
+    to_values = pytensor.function(inputs, outputs, on_unused_input="ignore")
+    names_of = [model.rvs_to_values[rv].name for rv in rvs]
+    fallback = make_initial_point_fn(model=model, jitter_rvs=set())(0)
     best, best_lp, optima = None, -np.inf, []
     for start in starts:
-        point = make_initial_point_fn(model=model, overrides=start, jitter_rvs=set())(0)
-        raveled = DictToArrayBijection.map({n: point[n] for n in value_names})
+        if all(rv.name in start for rv in rvs):
+            values = to_values(*(np.asarray(start[rv.name], dtype=rv.dtype) for rv in rvs))
+            point = dict(zip(names_of, values))
+        else:
+            point = make_initial_point_fn(model=model, overrides=start, jitter_rvs=set())(0)
+        point = {n: point.get(n, fallback[n]) for n in value_names}
+        raveled = DictToArrayBijection.map(point)
         kind = type(raveled)
 
         def objective(x, info=raveled.point_map_info, kind=kind):

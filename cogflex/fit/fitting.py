@@ -23,7 +23,7 @@ import xarray as xr
 
 from cogflex import __version__
 from cogflex.data.dataset import TrialData
-from cogflex.errors import CogflexError, InterruptedFit
+from cogflex.errors import CogflexError, ConfigError, InterruptedFit
 from cogflex.fit.engine import (
     FitData,
     build_model,
@@ -63,6 +63,18 @@ class FitOptions:
     hierarchical: bool = False
     progress: bool = True
     posterior_predictive: int = 0  # replications of the data under posterior draws (0: none)
+
+    def __post_init__(self) -> None:
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "tune" else 1):
+                raise ConfigError(name, f"must be an integer >= {0 if name == 'tune' else 1}, got {value!r}")
+        if not 0 < self.target_accept < 1:
+            raise ConfigError("target_accept", f"must be between 0 and 1 (exclusive), got {self.target_accept}")
+        if self.sampler not in ("auto", "nutpie", "pymc"):
+            raise ConfigError("sampler", f"must be auto, nutpie or pymc, got {self.sampler!r}")
+        if self.posterior_predictive < 0:
+            raise ConfigError("posterior_predictive", "must not be negative")
 
     def resolved_sampler(self) -> str:
         """``nutpie`` when installed (much faster), else PyMC's own NUTS."""
@@ -196,7 +208,7 @@ def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: Fi
         jobs = [_subset(fd, i) for i in range(len(fd.participants))]
     executor = executor or LocalExecutor()
     results = executor.map(_fit_one, [(spec, job, options, cache_dir, i) for i, job in enumerate(jobs)])
-    tree = _assemble(spec, fd, options, results, hierarchical=options.hierarchical or len(jobs) == 1)
+    tree = _assemble(spec, fd, options, results, hierarchical=options.hierarchical)
     if options.posterior_predictive:
         if not isinstance(data, TrialData):
             raise CogflexError("posterior predictive replications need the trial data, not prepared FitData")
@@ -314,7 +326,13 @@ def load_fit(path: str | Path) -> xr.DataTree:
 
 
 def diagnostics(tree: xr.DataTree) -> dict:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit."""
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _diagnostics(tree)
+
+
+def _diagnostics(tree: xr.DataTree) -> dict:
     import arviz as az
 
     post = tree["posterior"].to_dataset()
@@ -356,6 +374,12 @@ def _interval(values: np.ndarray) -> dict:
 
 def summarize_fit(tree: xr.DataTree) -> dict:
     """The stable summary written to ``<model>.summary.json``."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _summarize_fit(tree)
+
+
+def _summarize_fit(tree: xr.DataTree) -> dict:
     post = tree["posterior"].to_dataset()
     diag = diagnostics(tree)
     participants = json.loads(tree.attrs["participants"])
@@ -390,7 +414,9 @@ def summarize_fit(tree: xr.DataTree) -> dict:
 def diagnostic_warnings(diag: dict) -> list[str]:
     """Plain-language warnings for failed diagnostic thresholds."""
     out = []
-    if diag["rhat_max"] > 1.01:
+    if diag["rhat_max"] != diag["rhat_max"]:
+        out.append("R-hat could not be computed (it needs at least 2 chains): convergence is unchecked")
+    elif diag["rhat_max"] > 1.01:
         out.append(f"R-hat up to {diag['rhat_max']:.3f} (> 1.01): chains disagree; run longer or check the model")
     if diag["ess_bulk_min"] < 400:
         out.append(f"bulk ESS as low as {diag['ess_bulk_min']:.0f} (< 400): posterior means are imprecise")

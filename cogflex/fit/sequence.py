@@ -192,15 +192,15 @@ def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | No
 
 
 def _labels(trials: pd.DataFrame, column: str, declared, source: str, also: str | None = None) -> tuple[str, ...]:
-    values = set(trials[column].dropna().astype(str))
-    if also is not None:
-        values |= set(trials[also].dropna().astype(str))
+    columns = [column] if also is None else [column, also]
+    values = {c: set(trials[c].dropna().astype(str)) for c in columns}
     if declared is None:
-        return tuple(sorted(values))
-    unknown = sorted(values - set(declared))
-    if unknown:
-        raise DataError(source, f"value {unknown[0]!r} is not one of the mapping's labels ({', '.join(declared)})",
-                        column=column)
+        return tuple(sorted(set().union(*values.values())))
+    for c in columns:
+        unknown = sorted(values[c] - set(declared))
+        if unknown:
+            raise DataError(source, f"value {unknown[0]!r} is not one of the mapping's labels "
+                                    f"({', '.join(declared)})", column=c)
     return tuple(declared)
 
 

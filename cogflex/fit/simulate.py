@@ -9,9 +9,9 @@ Given parameters and a trial sequence (a real one, or one generated from a
   ``RT = shift + LogNormal(rt_intercept + rt_slope * L_t, rt_sigma)``;
 - the descriptive model draws from its regression.
 
-``rt_shift`` is a fraction of the fastest kept RT in the fitted model; here it
-multiplies :data:`RT_FLOOR` (0.15 s, the cleaning bound, which the fastest
-kept RT of a few thousand trials sits at). On an error the response is the
+``rt_shift`` is a fraction of the fastest kept RT in the fitted model; the
+simulator solves for the shift in seconds that makes it so
+(:func:`rt_shift_seconds`). On an error the response is the
 irrelevant task's answer on incongruent trials and another direction on
 congruent ones.
 """
@@ -31,10 +31,9 @@ from cogflex.fit.network import run_network
 from cogflex.fit.sequence import encode
 from cogflex.fit.spec import ModelSpec, Prior
 
-__all__ = ["Design", "design_trials", "simulate_trials", "draw_parameters", "to_ebb_and_flow", "RT_FLOOR",
-           "model_parameter_names", "simulate_participant"]
+__all__ = ["Design", "design_trials", "simulate_trials", "draw_parameters", "to_ebb_and_flow",
+           "model_parameter_names", "simulate_participant", "rt_shift_seconds"]
 
-RT_FLOOR = 0.15
 _DIRS = ("U", "D", "L", "R")
 
 
@@ -173,11 +172,7 @@ def simulate_trials(spec: ModelSpec, params: dict, trials: TrialData, *, seed: i
     rt = np.zeros(len(df))
     response = np.empty(len(df), dtype=object)
     for seq in seqs:
-        p = {k: np.atleast_1d(np.asarray(v[seq.participant] if isinstance(v, dict) else v, dtype=float))
-             for k, v in params.items()}
-        for k, v in p.items():
-            if not np.isfinite(v).all():
-                raise ConfigError(f"params.{k}", f"not a finite number: {v!r}")
+        p = {k: _value(k, v, seq.participant) for k, v in params.items()}
         ok, times, resp = simulate_participant(spec, p, seq, df.iloc[seq.rows], rng)
         correct[seq.rows], rt[seq.rows], response[seq.rows] = ok[0], times[0], resp[0]
     df["correct"] = pd.array(correct, dtype="boolean")
@@ -186,6 +181,42 @@ def simulate_trials(spec: ModelSpec, params: dict, trials: TrialData, *, seed: i
         df["response"] = pd.Categorical(response, categories=list(_DIRS))
     df = derive(df)
     return trials.with_trials(df)
+
+
+def _value(name: str, value, participant: str) -> np.ndarray:
+    if isinstance(value, dict):
+        if participant not in value:
+            raise ConfigError(f"params.{name}", f"no value for participant {participant!r} "
+                                                f"(given for: {', '.join(map(str, value))})")
+        value = value[participant]
+    try:
+        out = np.atleast_1d(np.asarray(value, dtype=float))
+    except (TypeError, ValueError):
+        raise ConfigError(f"params.{name}", f"not a number: {value!r}") from None
+    if not np.isfinite(out).all():
+        raise ConfigError(f"params.{name}", f"not a finite number: {value!r}")
+    return out
+
+
+def rt_shift_seconds(fraction: np.ndarray, decision: np.ndarray, kept: np.ndarray, *, rt_min: float = 0.15,
+                     rt_max: float = 3.0, iterations: int = 8) -> np.ndarray:
+    """The RT shift s that the fitted model would call ``fraction`` of the fastest kept RT.
+
+    The likelihood's shift is ``rt_shift x`` the participant's fastest RT among the trials the fit keeps;
+    with decision times X, the RTs are s + X and the fastest kept one depends on s through the RT
+    bounds, so s = fraction x min{s + X : kept, rt_min <= s + X <= rt_max} is solved by fixed-point
+    iteration. ``decision`` is ``(G, n)``, ``fraction`` ``(G,)``, ``kept`` ``(n,)`` (the trials the
+    cleaning keeps regardless of RT: not a session's first trial).
+    """
+    x = np.where(kept[None, :], decision, np.inf)
+    shift = fraction * x.min(1) / (1 - fraction)
+    for _ in range(iterations):
+        rt = shift[:, None] + x
+        inside = (rt >= rt_min) & (rt <= rt_max)
+        fastest = np.where(inside, rt, np.inf).min(1)
+        fastest = np.where(np.isfinite(fastest), fastest, rt_min)
+        shift = fraction * fastest
+    return shift
 
 
 def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: pd.DataFrame,
@@ -216,8 +247,9 @@ def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: p
         mu = p["rt_intercept"][:, None] + b_rt @ x_rt.T
         logit = p["acc_intercept"][:, None] + b_acc @ x_acc.T
     ok = rng.random((g, n)) < 1.0 / (1.0 + np.exp(-logit))
-    rt = (p["rt_shift"][:, None] * RT_FLOOR
-          + np.exp(mu + p["rt_sigma"][:, None] * rng.standard_normal((g, n))))
+    decision = np.exp(mu + p["rt_sigma"][:, None] * rng.standard_normal((g, n)))
+    not_first = np.r_[False, seq.session[1:] == seq.session[:-1]]
+    rt = rt_shift_seconds(p["rt_shift"], decision, not_first)[:, None] + decision
     target = seq.target
     irrelevant = seq.features[np.arange(n), 1 - seq.task]
     other = (target[None, :] + rng.integers(1, seq.n_responses, (g, n))) % seq.n_responses

@@ -151,6 +151,9 @@ class ModelSpec:
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
 
     def __post_init__(self) -> None:
+        if self.kind == "descriptive" and self.parameters:
+            raise ConfigError(f"parameters.{next(iter(self.parameters))}",
+                              "a descriptive model has no network parameters (remove the [parameters] table)")
         if self.kind == "nta":
             needed = {"flexible": ("gate_timescale", "weight_timescale", "regularization"),
                       "forgetful": ("timescale",)}.get(self.variant)

@@ -140,9 +140,6 @@ def test_fit_and_simulate_data_have_help(capsys):
         assert f"usage: cogflex {command}" in capsys.readouterr().out
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/simulate.py simulate_trials (line ~176): a per-participant "
-                                       "parameter mapping without the design's participant raises a bare KeyError "
-                                       "(traceback, exit 1) instead of a ConfigError naming params.<name>")
 def test_simulate_data_params_file_missing_a_participant(tmp_path, capsys):
     values = {"timescale": {"sim01": 10.0}, "acc_intercept": 2.0, "acc_slope": 2.0, "rt_intercept": -0.8,
               "rt_slope": 1.0, "rt_sigma": 0.3, "rt_shift": 0.5}
@@ -153,9 +150,6 @@ def test_simulate_data_params_file_missing_a_participant(tmp_path, capsys):
     assert_one_line_error(status, err, "params.timescale", "sim02")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/simulate.py simulate_trials (line ~176): a non-numeric value "
-                                       "in a --params JSON file raises a bare ValueError from np.asarray (traceback) "
-                                       "instead of ConfigError('params.<name>', 'not a number')")
 def test_simulate_data_params_file_with_text(tmp_path, capsys):
     values = {"timescale": "ten", "acc_intercept": 2.0, "acc_slope": 2.0, "rt_intercept": -0.8, "rt_slope": 1.0,
               "rt_sigma": 0.3, "rt_shift": 0.5}
@@ -166,10 +160,6 @@ def test_simulate_data_params_file_with_text(tmp_path, capsys):
     assert_one_line_error(status, err, "params.timescale", "not a number")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/fitting.py FitOptions (no __post_init__): draws < 1, "
-                                       "chains < 1 and target_accept outside (0, 1) are not validated; on the command "
-                                       "line --draws 0 and --chains 0 crash inside PyMC with a traceback (IndexError, "
-                                       "ZeroDivisionError) after the model is built, --target-accept 1.5 is used as is")
 @pytest.mark.parametrize(("setting", "field"), [({"draws": 0}, "draws"), ({"chains": 0}, "chains"),
                                                 ({"target_accept": 1.5}, "target_accept")])
 def test_fit_options_reject_invalid_sampler_settings(setting, field):

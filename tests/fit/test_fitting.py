@@ -248,10 +248,6 @@ def test_single_participant_fit(single, trials):
     np.testing.assert_array_equal(single.tree["observed_data"]["row"].values, np.flatnonzero(kept))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/fitting.py fit() line ~199: _assemble(..., hierarchical="
-                                       "options.hierarchical or len(jobs) == 1) labels every single-participant "
-                                       "fit hierarchical (attrs, summary, CLI line) although the model was built with "
-                                       "hierarchical=False; pass hierarchical=options.hierarchical")
 def test_single_participant_fit_is_not_labelled_hierarchical(single):
     assert single.tree.attrs["hierarchical"] == 0 and single.summary["hierarchical"] is False
 

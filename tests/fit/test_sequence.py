@@ -127,9 +127,7 @@ def _with(data, column: str, rows: list[int], value):
     ("task", [3], "colour", "'colour' is not one of the mapping's labels (point, move)"),
     ("stim_move", [6], None, "missing value in row 6"),
     ("task", [2], None, "missing value in row 2"),
-    pytest.param("stim_move", [7], "up", "'up' is not one of the mapping's labels", marks=pytest.mark.xfail(
-        strict=True, reason="BUG cogflex/fit/sequence.py encode/_labels: an unknown label in the second stimulus "
-                            "column is reported with column=stim_point (the first feature column)")),
+    ("stim_move", [7], "up", "'up' is not one of the mapping's labels"),
 ])
 def test_encoding_errors_name_the_column(design, column, rows, value, words):
     bad = _with(design, column, rows, value)

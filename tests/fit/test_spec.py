@@ -97,9 +97,6 @@ def test_load_model_errors(tmp_path):
     assert info.value.source == str(bad) and info.value.field == "network.substep"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/spec.py from_dict (via cogflex/typed_config.py from_mapping): "
-                                       "a spec without 'name' or 'kind' raises TypeError from ModelSpec.__init__ "
-                                       "instead of ConfigError naming the missing key")
 @pytest.mark.parametrize("key", ["name", "kind"])
 def test_spec_missing_a_required_key(key):
     data = {k: v for k, v in model_dict("forgetful").items() if k != key}
@@ -108,8 +105,6 @@ def test_spec_missing_a_required_key(key):
     assert info.value.field == key
 
 
-@pytest.mark.xfail(strict=True, reason="BUG cogflex/fit/spec.py ModelSpec.__post_init__: a descriptive spec with a "
-                                       "[parameters] table is accepted and the grid parameters silently ignored")
 def test_descriptive_spec_with_grid_parameters_is_rejected():
     data = {**model_dict("descriptive"), "parameters": {"timescale": {"lower": 1.0, "upper": 2.0}}}
     with pytest.raises(ConfigError):
