@@ -101,6 +101,9 @@ def plot(table: pd.DataFrame, confusion: pd.DataFrame, path: Path) -> None:
     ax1.scatter(x, t["elpd_diff_flexible_minus_forgetful"], c=colors, s=22, zorder=3)
     ax1.axhline(0, color="0.3", lw=0.8)
     ax1.set_yscale("symlog", linthresh=10)
+    lo = float((t["elpd_diff_flexible_minus_forgetful"] - t["elpd_diff_se"]).min())
+    hi = float((t["elpd_diff_flexible_minus_forgetful"] + t["elpd_diff_se"]).max())
+    ax1.set_ylim(min(lo * 2, -20), max(hi * 2, 20))
     ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax1.set_xticks(x, t["dataset"], rotation=90, fontsize=7)
     ax1.set_ylabel("ELPD(flexible) - ELPD(forgetful) +- SE")
@@ -152,6 +155,8 @@ def main() -> None:
                     first_session=args.first_session, seed=args.design_seed)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.fit_seed, progress=False)
     t_start = time.perf_counter()
+    git = git_state()  # the code the fits run on (others may commit while this runs)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     seconds: dict[str, float] = {}
     rows, true_rows = [], []
     for g, gen in enumerate(MODELS):
@@ -208,7 +213,7 @@ def main() -> None:
     confusion.to_csv(out / "confusion.csv")
     confusion_pct.round(1).to_csv(out / "confusion_percent.csv")
     run_info = {"command": "analyses/fit_model_recovery.py" + (" --quick" if args.quick else ""), "args": vars(args),
-                "git": git_state(), "seconds": {**seconds, "total": wall}, "accuracy": accuracy}
+                "git": git, "started": started, "seconds": {**seconds, "total": wall}, "accuracy": accuracy}
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2, default=str))
     plot(table, confusion, figures / "fit_model_recovery.png")
     cols = ["dataset", "generating", "elpd_flexible", "elpd_forgetful", "elpd_diff_flexible_minus_forgetful",

@@ -35,9 +35,15 @@ from _common import ROOT, out_dir
 
 from cogflex.data.dataset import TrialData
 from cogflex.fit.engine import FIT_CLEANING, node_profile, predictor_table, prepare
-from cogflex.fit.fitting import FitOptions, fit
-from cogflex.fit.simulate import RT_FLOOR, Design, design_trials, draw_parameters, simulate_trials
+from cogflex.fit.fitting import FitOptions, FitResult, fit, load_fit, summarize_fit
+from cogflex.fit.network import run_network
+from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials
 from cogflex.fit.spec import ModelSpec, load_model
+
+try:  # simulators before commit 01b3e39 shifted RTs by rt_shift x 0.15 s (RT_FLOOR)
+    from cogflex.fit.simulate import RT_FLOOR
+except ImportError:  # since then by rt_shift x the fastest RT that FIT_CLEANING keeps, as the fitted model does
+    RT_FLOOR = None
 
 #: FIT_CLEANING without the RT bounds: the simulator's RTs are not truncated, so the bounds would only add an
 #: unmodelled truncation, and identical observed-trial masks let every fit share one predictor table.
@@ -91,6 +97,14 @@ def git_state() -> str:
     return head + (" + uncommitted changes in cogflex/ or models/" if dirty else "")
 
 
+def true_shift_seconds(true_fraction: np.ndarray, fd) -> np.ndarray:
+    """The simulated RT shift in seconds, per participant (see the RT_FLOOR import above)."""
+    if RT_FLOOR is not None:
+        return true_fraction * RT_FLOOR
+    rt = fd.trials["rt"].where(fd.trials["rt"].between(FIT_CLEANING.rt_min, FIT_CLEANING.rt_max))
+    return true_fraction * rt.groupby(fd.trials["pidx"]).min().to_numpy()
+
+
 def draws_by_participant(tree, name: str, participants: list[str]) -> np.ndarray:
     """``(participant, sample)`` array of a posterior variable."""
     da = tree["posterior"][name]
@@ -125,16 +139,20 @@ def prior_variances(spec: ModelSpec, n: int = 20000, seed: int = 1) -> dict[str,
     return out
 
 
-def recovery_table(true: pd.DataFrame, tree, participants: list[str], min_rt: np.ndarray,
+def recovery_table(true: pd.DataFrame, tree, participants: list[str], min_rt: np.ndarray, true_shift: np.ndarray,
                    prior_var: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-parameter recovery statistics and the per-participant long table."""
+    """Per-parameter recovery statistics and the per-participant long table.
+
+    ``min_rt``: each participant's fastest RT in the likelihood (the fitted shift is ``rt_shift * min_rt``);
+    ``true_shift``: the simulated shift in seconds.
+    """
     rows, long = [], []
     for label, name, transform in ROWS:
         d = draws_by_participant(tree, name, participants)
         t = true[name].to_numpy(dtype=float)
         if label == "rt_shift_s":
-            # simulate_trials: shift = rt_shift * RT_FLOOR; the fitted model: shift = rt_shift * fastest kept RT
-            t_cmp, d_cmp = t * RT_FLOOR, d * min_rt[:, None]
+            # compared in seconds: the fitted model's shift is rt_shift * fastest RT in the likelihood
+            t_cmp, d_cmp = true_shift, d * min_rt[:, None]
             contraction_d, contraction_prior = d, prior_var[label]
         else:
             t_cmp = transform(t) if transform else t
@@ -209,6 +227,80 @@ def sensitivity_table(spec: ModelSpec, fd, tables_dir: Path, true: pd.DataFrame)
     return pd.DataFrame(rows)
 
 
+def interpolate(spec: ModelSpec, table: np.ndarray, values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's multilinear interpolation of a predictor table at one parameter point (numpy)."""
+    shape = table.shape[:-2]
+    lower, frac = [], []
+    for d, name in enumerate(spec.grid_names):
+        u = float(spec.parameters[name].position(values[name])) * (shape[d] - 1)
+        i0 = int(np.clip(np.floor(u), 0, shape[d] - 2))
+        lower.append(i0)
+        frac.append(u - i0)
+    out = np.zeros(table.shape[-2:])
+    for corner in np.ndindex(*(2,) * len(shape)):
+        w = np.prod([f if c else 1.0 - f for f, c in zip(frac, corner)])
+        out += w * table[tuple(i + c for i, c in zip(lower, corner))]
+    return out[:, 0], out[:, 1]
+
+
+def _loglik(rt: np.ndarray, correct: np.ndarray, shift: float, p: pd.Series, loss: np.ndarray,
+            margin: np.ndarray) -> float:
+    mu = p["rt_intercept"] + p["rt_slope"] * loss
+    logit = p["acc_intercept"] + p["acc_slope"] * margin
+    y = np.log(rt - shift)
+    ll_rt = -y - np.log(p["rt_sigma"]) - 0.5 * np.log(2 * np.pi) - 0.5 * ((y - mu) / p["rt_sigma"]) ** 2
+    ll_acc = np.where(correct, -np.logaddexp(0, -logit), -np.logaddexp(0, logit))
+    return float(ll_rt.sum() + ll_acc.sum())
+
+
+def interpolation_check(spec: ModelSpec, fd, true: pd.DataFrame, true_shift: np.ndarray,
+                        tables_dir: Path) -> pd.DataFrame:
+    """Exact network predictors at the true parameters vs the fit's grid interpolation of them.
+
+    Per participant: RMS over trials of the interpolation error of the RT location (``rt_slope * dL_t``, in units
+    of ``rt_sigma``) and of the accuracy logit (``acc_slope * dm_t``), and the log-likelihood of the data at the
+    true parameters with exact minus with interpolated predictors (the generative model's own likelihood).
+    """
+    seq = fd.sequences[0]
+    if any(not np.array_equal(s.observed, seq.observed) for s in fd.sequences):
+        raise ValueError("interpolation_check needs every participant on the same observed trials")
+    tau_c, tau_w, lam = spec.network_values({n: true[n].to_numpy(dtype=float) for n in spec.grid_names})
+    exact = run_network(seq, tau_c, tau_w, lam, spec.network)
+    table = predictor_table(spec, seq, cache_dir=tables_dir)
+    tr = fd.trials
+    rows = []
+    for i, pid in enumerate(fd.participants):
+        p = true.iloc[i]
+        loss_i, margin_i = interpolate(spec, table, p.to_dict())
+        sub = tr[tr["pidx"] == i]
+        rt, correct = sub["rt"].to_numpy(dtype=float), sub["correct"].to_numpy(dtype=bool)
+        shift = true_shift[i]
+        ll_exact = _loglik(rt, correct, shift, p, exact.loss[i], exact.margin[i])
+        ll_interp = _loglik(rt, correct, shift, p, loss_i, margin_i)
+        rows.append({"participant": pid,
+                     "rms_rt_error_sd": float(np.sqrt(np.mean((p["rt_slope"] * (exact.loss[i] - loss_i)) ** 2))
+                                              / p["rt_sigma"]),
+                     "rms_logit_error": float(np.sqrt(np.mean((p["acc_slope"] * (exact.margin[i] - margin_i)) ** 2))),
+                     "loglik_exact": ll_exact, "loglik_interpolated": ll_interp,
+                     "loglik_exact_minus_interpolated": ll_exact - ll_interp})
+    return pd.DataFrame(rows)
+
+
+def posterior_correlations(tree, participants: list[str]) -> pd.DataFrame:
+    """Per participant, posterior correlations between parameters that can trade off against each other."""
+    pairs = (("gate_timescale_logit", "regularization_logit"), ("gate_timescale_logit", "weight_timescale_logit"),
+             ("weight_timescale_logit", "regularization_logit"), ("regularization_logit", "rt_slope"),
+             ("rt_shift", "rt_intercept"), ("rt_intercept", "rt_slope"))
+    rows = []
+    d = {n: draws_by_participant(tree, n, participants) for pair in pairs for n in pair}
+    for i, pid in enumerate(participants):
+        row = {"participant": pid}
+        for a, b in pairs:
+            row[f"corr({a},{b})"] = float(np.corrcoef(d[a][i], d[b][i])[0, 1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
     """True vs posterior mean with 94% intervals, one panel per parameter."""
     import matplotlib
@@ -239,8 +331,9 @@ def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
 
 
 def plot_identifiability(spec: ModelSpec, curves: dict[str, np.ndarray], true: pd.DataFrame,
-                         post_long: pd.DataFrame, path: Path) -> None:
-    """Profile log-likelihood along each network parameter (one line per participant), and posterior width."""
+                         post_long: pd.DataFrame, sens: pd.DataFrame, path: Path) -> None:
+    """Profile log-likelihood along each network parameter (one line per participant), and posterior width
+    against how much the predictors move with the parameter (``sensitivity_table``'s ``rt_z``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -266,11 +359,13 @@ def plot_identifiability(spec: ModelSpec, curves: dict[str, np.ndarray], true: p
         ax.set_title(f"{label}: profile log-likelihood per participant", fontsize=9)
         ax.tick_params(labelsize=7)
         ax = axes[1, d]
-        sub = post_long[post_long["parameter"] == label]
-        width = sub["high_94"] - sub["low_94"]
-        ax.scatter(sub["true"], width / (x[-1] - x[0]), s=14)
+        sub = post_long[post_long["parameter"] == label].set_index("participant")
+        width = (sub["high_94"] - sub["low_94"]) / (x[-1] - x[0])
+        z = sens[sens["parameter"] == name].set_index("participant")["rt_z"].reindex(width.index)
+        ax.scatter(z.clip(lower=0.1), width, s=14)
+        ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
-        ax.set_xlabel(f"true {label}", fontsize=8)
+        ax.set_xlabel(f"sensitivity of the RT predictor to {label} (z, log scale)", fontsize=8)
         ax.set_ylabel("94% interval width / box width", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.suptitle("Flexible model: how much the data constrain each network parameter (dotted: 2 log-lik units "
@@ -289,7 +384,8 @@ def replot(out: Path, figures: Path, spec: ModelSpec) -> None:
     with np.load(out / "profiles.npz") as z:
         curves = {k: z[k] for k in z.files}
     plot_recovery(long, table, figures / "fit_parameter_recovery.png")
-    plot_identifiability(spec, curves, true, long, figures / "fit_parameter_identifiability.png")
+    sens = pd.read_csv(out / "sensitivity.csv")
+    plot_identifiability(spec, curves, true, long, sens, figures / "fit_parameter_identifiability.png")
     print(f"redrew {figures}/fit_parameter_recovery.png, fit_parameter_identifiability.png")
 
 
@@ -312,6 +408,8 @@ def main() -> None:
                         help="shared predictor-table cache (also used by fit_model_recovery.py)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the network")
     parser.add_argument("--replot", action="store_true", help="only redraw the figures from the files in --out")
+    parser.add_argument("--reuse-fits", action="store_true",
+                        help="re-simulate (deterministic) but load the fits saved in --out instead of sampling again")
     args = parser.parse_args()
     if args.quick:
         args.participants, args.sessions, args.trials_per_session, args.first_session = 3, 6, 40, 3
@@ -331,6 +429,8 @@ def main() -> None:
         replot(out, figures, spec)
         return
     t_start = time.perf_counter()
+    git = git_state()  # the code the fits run on (others may commit while this runs)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
 
     ids = [f"rec{i + 1:02d}" for i in range(args.participants)]
     design = Design(participants=1, sessions=args.sessions, trials_per_session=args.trials_per_session,
@@ -353,14 +453,24 @@ def main() -> None:
     print(f"predictor table: {t_tables:.0f} s", flush=True)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.fit_seed, progress=False)
     t0 = time.perf_counter()
-    result = fit(fd, spec, options=options, out=fits_dir(out, "fits", tables_dir))
-    t_fit = time.perf_counter() - t0
+    if args.reuse_fits:
+        tree = load_fit(out / "fits" / "flexible.nc")
+        if tree.attrs["data_digest"] != fd.digest:
+            raise SystemExit("--reuse-fits: the saved fits are of other data (digest differs); fit again")
+        result = FitResult(tree=tree, summary=summarize_fit(tree))
+        previous = json.loads((out / "run_info.json").read_text())
+        previous = previous.get("fit_run", previous)  # the run that sampled the fits
+        t_fit = previous["seconds"]["fits"]
+    else:
+        result = fit(fd, spec, options=options, out=fits_dir(out, "fits", tables_dir))
+        t_fit = time.perf_counter() - t0
     summary = result.summary
     print(f"fits: {t_fit:.0f} s ({t_fit / len(ids):.0f} s per participant); R-hat max {summary['rhat_max']:.3f}, "
           f"{summary['divergences']} divergences, bulk ESS min {summary['ess_bulk_min']:.0f}", flush=True)
 
     min_rt = fd.trials.groupby("pidx")["rt"].min().to_numpy()
-    table, long = recovery_table(true, result.tree, fd.participants, min_rt, prior_variances(spec))
+    true_shift = true_shift_seconds(true["rt_shift"].to_numpy(), fd)
+    table, long = recovery_table(true, result.tree, fd.participants, min_rt, true_shift, prior_variances(spec))
     div = result.tree["sample_stats"]["diverging"]
     per_div = (div.sum(("chain", "draw")).values if "participant" in div.dims else np.array([int(div.sum())]))
     true_out = true.add_prefix("true_").assign(min_rt=min_rt, divergences=per_div,
@@ -368,7 +478,7 @@ def main() -> None:
     # raw rt_shift (the fraction as each side parameterises it) for the record
     d_shift = draws_by_participant(result.tree, "rt_shift", fd.participants)
     true_out["posterior_rt_shift_fraction"] = d_shift.mean(1)
-    true_out["true_rt_shift_as_fraction_of_min_rt"] = true["rt_shift"].to_numpy() * RT_FLOOR / min_rt
+    true_out["true_rt_shift_as_fraction_of_min_rt"] = true_shift / min_rt
 
     t0 = time.perf_counter()
     curves = profile_curves(spec, fd, tables_dir)
@@ -385,6 +495,8 @@ def main() -> None:
                       **{f"median_{k}": float(v) for k, v in sens[sens["parameter"] == name]
                          [["rms_rt_shift_sd", "rt_z", "rms_logit_change"]].median().items()}})
     ident = pd.DataFrame(ident)
+    interp = interpolation_check(spec, fd, true, true_shift, tables_dir)
+    corr = posterior_correlations(result.tree, fd.participants)
     t_ident = time.perf_counter() - t0
     wall = time.perf_counter() - t_start
 
@@ -394,22 +506,31 @@ def main() -> None:
     ident.to_csv(out / "identifiability.csv", index=False)
     sens.to_csv(out / "sensitivity.csv", index=False)
     np.savez(out / "profiles.npz", **curves)
-    run_info = {"command": "analyses/fit_parameter_recovery.py" + (" --quick" if args.quick else ""),
+    interp.to_csv(out / "interpolation_check.csv", index=False)
+    corr.to_csv(out / "posterior_correlations.csv", index=False)
+    run_info = {"command": "analyses/fit_parameter_recovery.py" + (" --quick" if args.quick else "")
+                + (" --reuse-fits" if args.reuse_fits else ""),
                 "args": vars(args), "design": {"sessions": args.sessions, "trials_per_session": args.trials_per_session,
                                                "first_session": args.first_session, "seed": args.design_seed},
                 "trials_in_likelihood_per_participant": int(fd.n_trials // len(ids)),
-                "git": git_state(), "sampler": summary["sampler"],
+                "git": git, "started": started, "sampler": summary["sampler"],
                 "seconds": {"simulate": t_sim, "tables": t_tables, "fits": t_fit, "identifiability": t_ident,
                             "total": wall},
                 "fit_summary": {k: summary[k] for k in ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences",
                                                         "ebfmi_min", "warnings")}}
+    if args.reuse_fits:
+        run_info["fit_run"] = previous
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2, default=str))
     plot_recovery(long, table, figures / "fit_parameter_recovery.png")
-    plot_identifiability(spec, curves, true, long, figures / "fit_parameter_identifiability.png")
+    plot_identifiability(spec, curves, true, long, sens, figures / "fit_parameter_identifiability.png")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.round(3).to_string(index=False))
         print()
         print(ident.round(2).to_string(index=False))
+        print()
+        print(interp.round(3).to_string(index=False))
+        print()
+        print(corr.median(numeric_only=True).round(2).to_string())
     print(f"\nwall time {wall:.0f} s (simulate {t_sim:.0f}, table {t_tables:.0f}, fits {t_fit:.0f}); wrote {out} and "
           f"{figures}/fit_parameter_recovery.png, fit_parameter_identifiability.png")
 
