@@ -128,12 +128,18 @@ def rhat_by_participant(tree, name: str, participants: list[str]) -> np.ndarray:
     return np.atleast_1d(np.asarray(r[name].values, dtype=float))
 
 
+def active_rows(spec: ModelSpec | None = None):
+    """The table rows of the parameters the model infers (lambda only when it is in the spec's grid)."""
+    spec = spec or load_model("flexible")
+    return tuple(row for row in ROWS if row[1] != "regularization" or "regularization" in spec.parameters)
+
+
 def prior_variances(spec: ModelSpec, n: int = 20000, seed: int = 1) -> dict[str, float]:
     """Prior variance of every table row's quantity (Monte Carlo from ``draw_parameters``); rt_shift as a fraction."""
     rng = np.random.default_rng(seed)
     draws = pd.DataFrame([draw_parameters(spec, rng) for _ in range(n)])
     out = {}
-    for label, name, transform in ROWS:
+    for label, name, transform in active_rows(spec):
         v = draws[name].to_numpy()
         out[label] = float(np.var(transform(v) if transform else v))
     return out
@@ -147,7 +153,7 @@ def recovery_table(true: pd.DataFrame, tree, participants: list[str], min_rt: np
     ``true_shift``: the simulated shift in seconds.
     """
     rows, long = [], []
-    for label, name, transform in ROWS:
+    for label, name, transform in active_rows():
         d = draws_by_participant(tree, name, participants)
         t = true[name].to_numpy(dtype=float)
         if label == "rt_shift_s":
@@ -291,6 +297,8 @@ def posterior_correlations(tree, participants: list[str]) -> pd.DataFrame:
     pairs = (("gate_timescale_logit", "regularization_logit"), ("gate_timescale_logit", "weight_timescale_logit"),
              ("weight_timescale_logit", "regularization_logit"), ("regularization_logit", "rt_slope"),
              ("rt_shift", "rt_intercept"), ("rt_intercept", "rt_slope"))
+    names = set(tree["posterior"].data_vars)
+    pairs = tuple((a, b) for a, b in pairs if a in names and b in names)
     rows = []
     d = {n: draws_by_participant(tree, n, participants) for pair in pairs for n in pair}
     for i, pid in enumerate(participants):

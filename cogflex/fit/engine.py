@@ -200,14 +200,19 @@ def _participant_param(name: str, prior: Prior, hierarchical: bool, group_sd: fl
             return pm.Normal(name, prior.mu, prior.sigma, dims=dims)
         if prior.dist == "halfnormal":
             return pm.HalfNormal(name, prior.sigma, dims=dims)
+        if prior.dist == "lognormal":
+            return pm.LogNormal(name, prior.mu, prior.sigma, dims=dims)
         return pm.Beta(name, prior.alpha, prior.beta, dims=dims)
     z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
     sd = pm.HalfNormal(f"{name}_sd", group_sd)
     if prior.dist == "normal":
         mu = pm.Normal(f"{name}_mu", prior.mu, prior.sigma)
         return pm.Deterministic(name, mu + sd * z, dims=dims)
-    if prior.dist == "halfnormal":
-        mu = pm.Normal(f"{name}_logmu", np.log(prior.sigma * 0.8), 1.0)
+    if prior.dist in ("halfnormal", "lognormal"):
+        if prior.dist == "lognormal":
+            mu = pm.Normal(f"{name}_logmu", prior.mu, prior.sigma)
+        else:
+            mu = pm.Normal(f"{name}_logmu", np.log(prior.sigma * 0.8), 1.0)
         return pm.Deterministic(name, pt.exp(mu + sd * z), dims=dims)
     mean = prior.alpha / (prior.alpha + prior.beta)
     mu = pm.Normal(f"{name}_logitmu", np.log(mean / (1 - mean)), 1.0)
@@ -280,6 +285,8 @@ def build_model(spec: ModelSpec, fd: FitData, *, tables: list[np.ndarray] | None
                 pos = pm.math.sigmoid(logit)
                 positions.append(pos)
                 pm.Deterministic(name, gp.value(pos), dims="participant")
+            if spec.variant == "flexible" and "regularization" not in spec.parameters:
+                pm.Deterministic("regularization", pt.fill(positions[0], spec.regularization), dims="participant")
             if spec.variant == "forgetful":
                 tau = model["timescale"]
                 pm.Deterministic("gate_timescale", tau, dims="participant")

@@ -125,6 +125,8 @@ def _draw(prior: Prior, rng: np.random.Generator) -> float:
         return float(rng.normal(prior.mu, prior.sigma))
     if prior.dist == "halfnormal":
         return float(abs(rng.normal(0.0, prior.sigma)))
+    if prior.dist == "lognormal":
+        return float(np.exp(rng.normal(prior.mu, prior.sigma)))
     return float(rng.beta(prior.alpha, prior.beta))
 
 

@@ -3,9 +3,11 @@
 Three kinds of model share one observation model per trial, the joint density
 of (correct, RT):
 
-- ``nta`` with ``variant = "flexible"``: the network's gate timescale tau_c,
-  weight timescale tau_W (tau_c < tau_W: the two ranges do not overlap) and
-  regulariser strength lambda > 0 are inferred;
+- ``nta`` with ``variant = "flexible"``: the network's gate timescale tau_c and
+  weight timescale tau_W (tau_c < tau_W: the two ranges do not overlap) are
+  inferred; the regulariser strength lambda > 0 is fixed (``regularization``),
+  or inferred when ``[parameters.regularization]`` is given (it is hardly
+  identifiable from a few thousand trials: docs/fitting_recovery.md);
 - ``nta`` with ``variant = "forgetful"``: one timescale tau = tau_c = tau_W,
   lambda = 0;
 - ``descriptive``: the regression labs run today (log RT on switch,
@@ -38,9 +40,13 @@ BUILTIN_MODELS = ("flexible", "forgetful", "descriptive")
 
 @dataclass(frozen=True)
 class Prior:
-    """A univariate prior: ``normal`` (mu, sigma), ``halfnormal`` (sigma) or ``beta`` (alpha, beta)."""
+    """A univariate prior.
 
-    dist: Literal["normal", "halfnormal", "beta"] = "normal"
+    ``normal`` (mu, sigma), ``halfnormal`` (sigma), ``lognormal`` (mu, sigma of the log) or ``beta``
+    (alpha, beta).
+    """
+
+    dist: Literal["normal", "halfnormal", "lognormal", "beta"] = "normal"
     mu: float = 0.0
     sigma: float = 1.0
     alpha: float = 2.0
@@ -115,8 +121,8 @@ class Link:
     acc_intercept: Prior = field(default_factory=lambda: Prior("normal", mu=3.0, sigma=1.5))
     acc_slope: Prior = field(default_factory=lambda: Prior("halfnormal", sigma=3.0))
     rt_intercept: Prior = field(default_factory=lambda: Prior("normal", mu=-0.9, sigma=0.4))
-    rt_slope: Prior = field(default_factory=lambda: Prior("halfnormal", sigma=1.0))
-    rt_sigma: Prior = field(default_factory=lambda: Prior("halfnormal", sigma=0.4))
+    rt_slope: Prior = field(default_factory=lambda: Prior("lognormal", mu=-0.7, sigma=0.6))
+    rt_sigma: Prior = field(default_factory=lambda: Prior("lognormal", mu=-1.4, sigma=0.4))
     rt_shift: Prior = field(default_factory=lambda: Prior("beta", alpha=2.0, beta=2.0))
 
 
@@ -145,6 +151,7 @@ class ModelSpec:
     description: str = ""
     variant: Literal["flexible", "forgetful", ""] = ""
     parameters: dict[str, GridParameter] = field(default_factory=dict)
+    regularization: float = 0.1  # lambda of the flexible model when it is not in [parameters]
     network: NetworkSettings = field(default_factory=NetworkSettings)
     link: Link = field(default_factory=Link)
     descriptive: Descriptive = field(default_factory=Descriptive)
@@ -155,12 +162,13 @@ class ModelSpec:
             raise ConfigError(f"parameters.{next(iter(self.parameters))}",
                               "a descriptive model has no network parameters (remove the [parameters] table)")
         if self.kind == "nta":
-            needed = {"flexible": ("gate_timescale", "weight_timescale", "regularization"),
+            needed = {"flexible": ("gate_timescale", "weight_timescale"),
                       "forgetful": ("timescale",)}.get(self.variant)
             if needed is None:
                 raise ConfigError("variant", "an nta model needs variant = \"flexible\" or \"forgetful\"")
+            allowed = (*needed, "regularization") if self.variant == "flexible" else needed
             missing = [p for p in needed if p not in self.parameters]
-            extra = sorted(set(self.parameters) - set(needed))
+            extra = sorted(set(self.parameters) - set(allowed))
             if missing:
                 raise ConfigError(f"parameters.{missing[0]}", "missing")
             if extra:
@@ -172,8 +180,10 @@ class ModelSpec:
                     raise ConfigError("parameters.gate_timescale.upper",
                                       f"must not exceed weight_timescale.lower ({tc.upper} > {tw.lower}): "
                                       "the flexible model has tau_c < tau_W")
-                if self.parameters["regularization"].lower <= 0:
+                if "regularization" in self.parameters and self.parameters["regularization"].lower <= 0:
                     raise ConfigError("parameters.regularization.lower", "must be positive (lambda > 0)")
+                if "regularization" not in self.parameters and self.regularization <= 0:
+                    raise ConfigError("regularization", "must be positive (the flexible model has lambda > 0)")
 
     @property
     def grid_names(self) -> tuple[str, ...]:
@@ -185,9 +195,9 @@ class ModelSpec:
         if self.variant == "forgetful":
             tau = np.asarray(values["timescale"], dtype=float)
             return tau, tau, np.zeros_like(tau)
-        return (np.asarray(values["gate_timescale"], dtype=float),
-                np.asarray(values["weight_timescale"], dtype=float),
-                np.asarray(values["regularization"], dtype=float))
+        tau_c = np.asarray(values["gate_timescale"], dtype=float)
+        lam = values["regularization"] if "regularization" in values else np.full_like(tau_c, self.regularization)
+        return tau_c, np.asarray(values["weight_timescale"], dtype=float), np.asarray(lam, dtype=float)
 
     def to_dict(self) -> dict:
         """Plain mapping (for attributes of saved fits)."""
