@@ -12,11 +12,14 @@ from tests.fit.helpers import model_dict, toml_text
 
 def test_builtin_models_load():
     flexible, forgetful, descriptive = (load_model(name) for name in BUILTIN_MODELS)
-    assert flexible.grid_names == ("gate_timescale", "weight_timescale", "regularization")
+    assert flexible.grid_names == ("gate_timescale", "weight_timescale")
+    assert flexible.regularization > 0  # lambda fixed: not identifiable (docs/fitting_recovery.md)
     assert forgetful.grid_names == ("timescale",) and descriptive.grid_names == ()
     assert flexible.kind == forgetful.kind == "nta" and descriptive.kind == "descriptive"
     tc, tw = flexible.parameters["gate_timescale"], flexible.parameters["weight_timescale"]
-    assert tc.upper <= tw.lower and flexible.parameters["regularization"].lower > 0
+    assert tc.upper <= tw.lower
+    _, _, lam = flexible.network_values({"gate_timescale": np.array([1.0]), "weight_timescale": np.array([50.0])})
+    np.testing.assert_array_equal(lam, [flexible.regularization])
     for spec in (flexible, forgetful):
         assert spec.network.histories >= 1 and spec.network.substeps >= 1
 
@@ -66,7 +69,10 @@ def test_toml_file_and_dict_agree(tmp_path):
     (model_dict("forgetful", parameters={"gate_timescale": {"lower": 1.0, "upper": 2.0}}),
      "parameters.gate_timescale", "not a parameter of the forgetful model"),
     ({**model_dict("flexible"), "parameters": {k: v for k, v in model_dict("flexible")["parameters"].items()
-                                                if k != "regularization"}}, "parameters.regularization", "missing"),
+                                                if k != "weight_timescale"}}, "parameters.weight_timescale", "missing"),
+    ({**model_dict("flexible"), "regularization": 0.0,
+      "parameters": {k: v for k, v in model_dict("flexible")["parameters"].items() if k != "regularization"}},
+     "regularization", "positive"),
     (model_dict("flexible", parameters={"regularization": {"lower": 0.0}}), "parameters.regularization.lower",
      "positive"),
     (model_dict("flexible", parameters={"gate_timescale": {"upper": 25.0}}), "parameters.gate_timescale.upper",
