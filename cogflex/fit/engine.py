@@ -38,7 +38,8 @@ from cogflex.fit.spec import ModelSpec, Prior
 from cogflex.io import atomic_path
 
 __all__ = ["FIT_CLEANING", "FitData", "prepare", "predictor_table", "build_model", "RT_TERMS", "ACC_TERMS",
-           "design_matrices", "initial_values", "node_profile", "find_mode", "starting_points"]
+           "design_matrices", "initial_values", "node_profile", "find_mode", "starting_points",
+           "interpolation_check"]
 
 #: Trials that enter the likelihood: errors stay in (accuracy is modelled);
 #: practice rows, a session's first trial and RTs outside 0.15-3 s are removed.
@@ -506,3 +507,57 @@ def starting_points(spec: ModelSpec, fd: FitData, tables: list[np.ndarray], *, n
         starts.append(initial_values(spec, fd, tables, positions=dict(zip(spec.grid_names, combo)),
                                      profiles=profiles))
     return starts
+
+
+def _interpolate_np(table: np.ndarray, positions: list[float]) -> np.ndarray:
+    """Multilinear interpolation of one participant's table (grid..., N, 2) at box positions (numpy)."""
+    shape = table.shape[:-2]
+    lower, frac = [], []
+    for d, pos in enumerate(positions):
+        u = float(pos) * (shape[d] - 1)
+        i0 = int(np.clip(np.floor(u), 0, shape[d] - 2))
+        lower.append(i0)
+        frac.append(u - i0)
+    out = 0.0
+    for corner in itertools.product((0, 1), repeat=len(shape)):
+        weight = np.prod([f if c else 1.0 - f for f, c in zip(frac, corner)])
+        out = out + weight * table[tuple(i + c for i, c in zip(lower, corner))]
+    return out
+
+
+def _link_loglik(loss, margin, rt, correct, p) -> float:
+    shift = p["rt_shift"] * rt.min()
+    y = rt - shift
+    mu = p["rt_intercept"] + p["rt_slope"] * loss
+    z = (np.log(y) - mu) / p["rt_sigma"]
+    ll_rt = -np.log(y) - np.log(p["rt_sigma"]) - 0.5 * np.log(2 * np.pi) - 0.5 * z**2
+    eta = p["acc_intercept"] + p["acc_slope"] * margin
+    ll_acc = np.where(correct, -np.logaddexp(0, -eta), -np.logaddexp(0, eta))
+    return float((ll_rt + ll_acc).sum())
+
+
+def interpolation_check(spec: ModelSpec, fd: FitData, tables: list[np.ndarray], posterior) -> list[dict]:
+    """Exact network vs the interpolated grid at each participant's posterior mean.
+
+    Runs the network exactly at the posterior-mean network parameters and returns, per participant, the
+    log-likelihood of the data with exact and with interpolated predictors (link parameters at their
+    posterior means). A large difference means the grid is too coarse there: the posterior describes the
+    interpolant, not the network.
+    """
+    out = []
+    tr = fd.trials
+    for i, (seq, table) in enumerate(zip(fd.sequences, tables)):
+        pid = fd.participants[i]
+        rows = (tr["pidx"] == i).to_numpy()
+        rt, correct = tr["rt"].to_numpy(dtype=float)[rows], tr["correct"].to_numpy(dtype=bool)[rows]
+        mean = {k: float(posterior[k].sel(participant=pid).mean()) for k in
+                (*spec.grid_names, "acc_intercept", "acc_slope", "rt_intercept", "rt_slope", "rt_sigma", "rt_shift")}
+        positions = [float(np.clip(spec.parameters[n].position(mean[n]), 0.0, 1.0)) for n in spec.grid_names]
+        interp = _interpolate_np(table, positions)
+        tau_c, tau_w, lam = spec.network_values({n: np.array([mean[n]]) for n in spec.grid_names})
+        exact = run_network(seq, tau_c, tau_w, lam, spec.network)
+        ll_exact = _link_loglik(exact.loss[0], exact.margin[0], rt, correct, mean)
+        ll_interp = _link_loglik(interp[:, 0], interp[:, 1], rt, correct, mean)
+        out.append({"participant": pid, "loglik_exact": ll_exact, "loglik_interpolated": ll_interp,
+                    "difference": ll_exact - ll_interp})
+    return out

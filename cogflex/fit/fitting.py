@@ -29,6 +29,7 @@ from cogflex.fit.engine import (
     build_model,
     find_mode,
     initial_values,
+    interpolation_check,
     predictor_table,
     prepare,
     starting_points,
@@ -161,11 +162,12 @@ def _fit_one(spec: ModelSpec, fd: FitData, options: FitOptions, cache_dir: str |
     for c in range(chains):
         for d in range(draws):
             ll[c, d] = fn(*(v[c, d] for v in values))
+    check = interpolation_check(spec, fd, tables, post) if tables is not None else None
     stats = idata["sample_stats"].to_dataset()
     keep_stats = [v for v in ("diverging", "energy", "step_size", "n_steps", "tree_depth", "lp", "acceptance_rate",
                               "mean_tree_accept", "depth", "logp") if v in stats]
     return {"posterior": post, "sample_stats": stats[keep_stats], "log_likelihood": ll, "seed": seed,
-            "mode_search": mode_search,
+            "mode_search": mode_search, "interpolation_check": check,
             "seconds": {"tables": t_tables, "mode_search": t_mode, "sampling": t_sample,
                         "total": time.perf_counter() - t0},
             "sampler": sampler}
@@ -274,6 +276,7 @@ def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[d
         "target_accept": options.target_accept,
         "seconds": json.dumps(seconds),
         "mode_search": json.dumps([r.get("mode_search") for r in results]),
+        "interpolation_check": json.dumps([c for r in results for c in (r.get("interpolation_check") or [])]),
         "notes": json.dumps(fd.notes),
         "cleaning": fd.cleaning.to_json(),
         "cogflex_version": __version__,
@@ -407,8 +410,21 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             "seconds": json.loads(attrs["seconds"]), "sampler": attrs["sampler"],
             "draws": int(attrs["draws"]), "chains": int(attrs["chains"]), "seed": int(attrs["seed"]),
             "data_digest": attrs["data_digest"], "trial_set": attrs["trial_set"],
-            "notes": json.loads(attrs["notes"]), "warnings": diagnostic_warnings(diag),
+            "notes": json.loads(attrs["notes"]),
+            "interpolation_check": json.loads(attrs.get("interpolation_check", "[]")),
+            "warnings": diagnostic_warnings(diag) + _interpolation_warnings(json.loads(attrs.get(
+                "interpolation_check", "[]"))),
             "parameters": params}
+
+
+def _interpolation_warnings(checks: list[dict], limit: float = 5.0) -> list[str]:
+    out = []
+    for c in checks:
+        if abs(c["difference"]) > limit:
+            out.append(f"participant {c['participant']}: at the posterior mean the exact network's log-likelihood "
+                       f"differs by {c['difference']:+.1f} from the interpolated grid's (> {limit:g}): the grid is "
+                       "too coarse there (more points in the model's [parameters])")
+    return out
 
 
 def diagnostic_warnings(diag: dict) -> list[str]:
