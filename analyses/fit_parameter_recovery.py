@@ -332,6 +332,8 @@ def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
         ax.tick_params(labelsize=7)
         ax.set_xlabel("true", fontsize=8)
         ax.set_ylabel("posterior mean (94% interval)", fontsize=8)
+    for ax in list(axes.flat)[len(table):]:
+        ax.set_visible(False)
     fig.suptitle("Flexible model: parameter recovery (red: true value outside the 94% interval)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
