@@ -72,7 +72,6 @@ for model in args.models:
 rows = []
 loo_by = {}
 for model, tree in trees.items():
-    diag = cf.fit.diagnostics(tree)
     obs = tree["observed_data"].to_dataset()
     for pid in json.loads(tree.attrs["participants"]):
         mask = obs["participant"].values == pid
@@ -91,7 +90,6 @@ for model, tree in trees.items():
                      "share_k_gt_0.7": float((k > 0.7).mean()), "rhat_max": sub_diag["rhat_max"],
                      "ess_bulk_min": sub_diag["ess_bulk_min"], "ess_tail_min": sub_diag["ess_tail_min"],
                      "divergences": sub_diag["divergences"], "ebfmi_min": sub_diag["ebfmi_min"]})
-    del diag
 table = pd.DataFrame(rows)
 pd.set_option("display.width", 200)
 print("\nDiagnostics and PSIS-LOO per player and model:")

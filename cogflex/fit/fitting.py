@@ -12,6 +12,7 @@ seeds, sampler and cogflex version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -328,10 +329,17 @@ def load_fit(path: str | Path) -> xr.DataTree:
     return tree
 
 
-def diagnostics(tree: xr.DataTree) -> dict:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain)."""
+@contextlib.contextmanager
+def _quiet_numerics():
+    """Silence NaN/all-NaN RuntimeWarnings (constant parameters, single chains): NaN is reported instead."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def diagnostics(tree: xr.DataTree) -> dict:
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain)."""
+    with _quiet_numerics():
         return _diagnostics(tree)
 
 
@@ -341,11 +349,9 @@ def _diagnostics(tree: xr.DataTree) -> dict:
     post = tree["posterior"].to_dataset()
     names = [v for v in post.data_vars if not v.endswith("_z")]
     ds = post[names]
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(ds)
-        ess_bulk = az.ess(ds, method="bulk")
-        ess_tail = az.ess(ds, method="tail")
+    rhat = az.rhat(ds)
+    ess_bulk = az.ess(ds, method="bulk")
+    ess_tail = az.ess(ds, method="tail")
     stats = tree["sample_stats"].to_dataset()
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     bfmi = []
@@ -377,8 +383,7 @@ def _interval(values: np.ndarray) -> dict:
 
 def summarize_fit(tree: xr.DataTree) -> dict:
     """The stable summary written to ``<model>.summary.json``."""
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
+    with _quiet_numerics():
         return _summarize_fit(tree)
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 from cogflex.data.dataset import TrialData
 from cogflex.data.schema import derive, ordered
 from cogflex.errors import ConfigError
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS, design_matrices, prepare
+from cogflex.fit.engine import ACC_TERMS, RT_TERMS, design_matrices
 from cogflex.fit.network import run_network
 from cogflex.fit.sequence import encode
 from cogflex.fit.spec import ModelSpec, Prior
@@ -283,8 +283,3 @@ def to_ebb_and_flow(trials: TrialData, *, age: float = float("nan")) -> pd.DataF
         "resp_time": (df["rt"] * 1000).round().astype(int),
     })
     return out
-
-
-def prepared(trials: TrialData):
-    """Prepared fit data for simulated trials (convenience for recovery analyses)."""
-    return prepare(trials)
