@@ -104,6 +104,11 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if not args.networks:
+        from cogflex.pipeline_cli import run_demo
+
+        run_demo(args.out, quick=args.quick, progress=not args.quiet)
+        return 0
     from cogflex.nta import load_config, plots, simulate
 
     out = Path(args.out)
@@ -160,11 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME")
     p.set_defaults(func=_cmd_presets)
 
-    p = sub.add_parser("demo", help="the main demo: flexible vs forgetful networks, with a figure",
-                       description="Simulate the fig2-flexible and fig2-forgetful presets and write a comparison "
-                       "figure and both runs' outputs under DIR.")
+    p = sub.add_parser("demo", help="the main demo: fit, compare and report on the bundled synthetic players",
+                       description="Run the whole pipeline (the `demo` preset, models/pipelines/demo.toml) on the "
+                       "bundled synthetic dataset data/synthetic/flexible_players.csv.gz: fit flexible, forgetful "
+                       "and descriptive models to 3 simulated players, compare them (PSIS-LOO, stacking), run "
+                       "posterior predictive checks and write DIR/report.html (a few minutes). With --networks: "
+                       "simulate the fig2-flexible and fig2-forgetful networks instead and write a comparison figure.")
     p.add_argument("--out", metavar="DIR", default="cogflex-demo", help="output directory (default: ./cogflex-demo)")
-    p.add_argument("--quick", action="store_true", help="3 seeds instead of 10")
+    p.add_argument("--quick", action="store_true",
+                   help="shorter chains (2 x 200 draws) and 10 replications; with --networks: 3 seeds instead of 10")
+    p.add_argument("--networks", action="store_true",
+                   help="the network-simulation demo (Fig. 2 flexible vs forgetful) instead of the pipeline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
@@ -174,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cogflex.fit.cli import add_fit_commands
 
     add_fit_commands(sub)
+    from cogflex.pipeline_cli import add_pipeline_commands
+
+    add_pipeline_commands(sub)
     return parser
 
 

@@ -5,8 +5,23 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from cogflex.nta.config import Curriculum, Learning, Network, Regularizer, SimulationConfig, Sweep, Teachers
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """One torch thread for the whole suite.
+
+    The fitting layer's per-trial network is thousands of tiny batched products; with two OpenMP threads on a
+    busy two-core machine each waits on the other (measured: 7 s instead of 0.03 s per table). run_network
+    takes one thread itself; this also covers the reference computations and simulations of the tests.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def small_config(**learning) -> SimulationConfig:

@@ -8,8 +8,13 @@ from pathlib import Path
 __all__ = ["add_data_commands"]
 
 
-def _loader_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="trial file (CSV, plain or .gz)")
+def _loader_options(p: argparse.ArgumentParser, *, data_option: str | None = None) -> None:
+    """Options that read a trial file (a positional FILE, or the option ``data_option`` when given)."""
+    if data_option:
+        p.add_argument(data_option, dest="file", metavar="FILE",
+                       help="trial file the models were fitted to (default: the fits' own data file)")
+    else:
+        p.add_argument("file", metavar="FILE", help="trial file (CSV, plain or .gz)")
     p.add_argument("--format", choices=("ebb-and-flow", "csv"), default="ebb-and-flow",
                    help="ebb-and-flow: Lumosity export (default); csv: any long-format CSV with --map")
     p.add_argument("--map", action="append", default=[], metavar="NAME=COLUMN",
@@ -140,7 +145,8 @@ def _cmd_summarize(args) -> int:
     out = Path(args.out)
     tables = {"by_trial_type": summary.by_trial_type, "switch_cost": summary.switch_cost,
               "run_position": summary.run_position, "congruency": summary.congruency,
-              "summary_tidy": summary.tidy(), "cleaning": summary.cleaning.reset_index()}
+              "rt_quantiles": summary.rt_quantiles, "summary_tidy": summary.tidy(),
+              "cleaning": summary.cleaning.reset_index()}
     for name, table in tables.items():
         with atomic_path(out / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")

@@ -18,9 +18,11 @@ from cogflex.data.cleaning import CleaningRules, clean
 from cogflex.data.dataset import TrialData
 from cogflex.errors import ConfigError
 
-__all__ = ["Summary", "summarize", "practice_bins"]
+__all__ = ["Summary", "summarize", "practice_bins", "RT_QUANTILES"]
 
 ALL = "all"
+#: Quantiles of the RT distributions in :attr:`Summary.rt_quantiles`.
+RT_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class Summary:
         effect, which the switch cost does not inflate.
     cleaning
         Trials removed per participant and rule (RT analysis rules).
+    rt_quantiles
+        participant, trial_type (switch/repeat), quantile (:data:`RT_QUANTILES`), rt_ms, n: the RT
+        distribution of the RT-analysis trials over all practice.
     """
 
     by_trial_type: pd.DataFrame
@@ -52,6 +57,7 @@ class Summary:
     run_position: pd.DataFrame
     congruency: pd.DataFrame
     cleaning: pd.DataFrame
+    rt_quantiles: pd.DataFrame | None = None
 
     def tidy(self) -> pd.DataFrame:
         """All statistics in one long table: participant, practice_bin, measure, condition, value, n."""
@@ -71,6 +77,10 @@ class Summary:
             frames.append(c.assign(measure="congruency_effect_ms",
                                    condition="incongruent-congruent_" + c["trial_type"].astype(str),
                                    value=c["congruency_effect_ms"], n=c["n"]))
+        q = self.rt_quantiles
+        if q is not None and len(q):
+            frames.append(q.assign(measure="rt_quantile_ms", practice_bin=ALL, value=q["rt_ms"],
+                                   condition=q["trial_type"] + "_q" + q["quantile"].map(lambda v: f"{v:g}")))
         cols = ["participant", "practice_bin", "measure", "condition", "value", "n"]
         return pd.concat([f[cols] for f in frames], ignore_index=True)
 
@@ -134,7 +144,8 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
     costs = []
     for (participant, bin_), grp in by_type.groupby(["participant", "practice_bin"], observed=True, sort=False):
         rows = grp.set_index("trial_type")
-        if {"switch", "repeat"} <= set(rows.index):
+        # a trial type with accuracy rows but no RT-analysis trials (e.g. all errors) has no median: no cost
+        if {"switch", "repeat"} <= set(rows.index) and rows.loc[["switch", "repeat"], "n"].notna().all():
             costs.append({"participant": participant, "practice_bin": bin_,
                           "switch_cost_ms": rows.at["switch", "rt_median_ms"] - rows.at["repeat", "rt_median_ms"],
                           "switch_cost_mean_ms": rows.at["switch", "rt_mean_ms"] - rows.at["repeat", "rt_mean_ms"],
@@ -150,7 +161,26 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
 
     congruency = _congruency(rt_trials)
     return Summary(by_trial_type=by_type, switch_cost=switch_cost, run_position=run, congruency=congruency,
-                   cleaning=rt_data.cleaning)
+                   cleaning=rt_data.cleaning, rt_quantiles=_rt_quantiles(rt_trials))
+
+
+def _rt_quantiles(rt_trials: pd.DataFrame) -> pd.DataFrame:
+    """RT quantiles (ms) per participant (and pooled) and trial type."""
+    def stats(frame: pd.DataFrame) -> pd.DataFrame:
+        values = np.quantile(frame["rt_ms"], RT_QUANTILES) if len(frame) else np.full(len(RT_QUANTILES), np.nan)
+        return pd.DataFrame({"quantile": RT_QUANTILES, "rt_ms": values, "n": len(frame)})
+
+    parts = []
+    for label, frame in ((None, rt_trials), (ALL, rt_trials)):
+        keys = (["participant"] if label is None else []) + ["trial_type"]
+        for key, grp in frame.groupby(keys, observed=True, sort=True):
+            key = key if isinstance(key, tuple) else (key,)
+            part = stats(grp)
+            part.insert(0, "trial_type", key[-1])
+            part.insert(0, "participant", str(key[0]) if label is None else label)
+            parts.append(part)
+    columns = ["participant", "trial_type", "quantile", "rt_ms", "n"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def _congruency(rt_trials: pd.DataFrame) -> pd.DataFrame:

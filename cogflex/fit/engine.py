@@ -68,6 +68,24 @@ class FitData:
         return len(self.trials)
 
 
+def select_participants(data: TrialData, participants) -> tuple[TrialData, np.ndarray]:
+    """The trials of ``participants`` only (ids as text), and their rows in ``data``.
+
+    The fits' data hash (``data_digest``) is the hash of this selection.
+    """
+    trials = data.trials
+    wanted = [str(p) for p in participants]
+    present = set(trials["participant"].astype(str))
+    unknown = [p for p in wanted if p not in present]
+    if unknown:
+        raise DataError(data.source, f"participant {unknown[0]!r} not in the data "
+                                     f"(present: {', '.join(sorted(present)[:10])})", column="participant")
+    keep = trials["participant"].astype(str).isin(wanted).to_numpy()
+    trials = trials[keep].reset_index(drop=True)
+    trials["participant"] = trials["participant"].cat.remove_unused_categories()
+    return data.with_trials(trials), np.flatnonzero(keep)
+
+
 def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | None = None,
             mapping: TaskMapping | None = None) -> FitData:
     """Select participants, clean, and encode the trial sequences.
@@ -79,20 +97,10 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
     centred per participant), ``row`` (row of the trial table as loaded) and ``seq_row`` (row among the
     selected participants' trials).
     """
-    trials = data.trials
-    origin = np.arange(len(trials))  # rows of the trial table as loaded
+    origin = np.arange(len(data.trials))  # rows of the trial table as loaded
     if participants:
-        wanted = [str(p) for p in participants]
-        present = set(trials["participant"].astype(str))
-        unknown = [p for p in wanted if p not in present]
-        if unknown:
-            raise DataError(data.source, f"participant {unknown[0]!r} not in the data "
-                                         f"(present: {', '.join(sorted(present)[:10])})", column="participant")
-        keep = trials["participant"].astype(str).isin(wanted).to_numpy()
-        origin = origin[keep]
-        trials = trials[keep].reset_index(drop=True)
-        trials["participant"] = trials["participant"].cat.remove_unused_categories()
-        data = data.with_trials(trials)
+        data, origin = select_participants(data, participants)
+    trials = data.trials
     if trials.empty:
         raise DataError(data.source, "no trials to fit")
     tagged = data.with_trials(trials.assign(_row=np.arange(len(trials))))

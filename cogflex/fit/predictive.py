@@ -58,7 +58,8 @@ def replicate(tree: xr.DataTree, data: TrialData, *, draws: int = 20, seed: int 
     """``draws`` simulated copies of ``data`` (the fitted participants), one per posterior draw.
 
     ``data`` must be the trial file the fit was made on (uncleaned; the replications contain every trial,
-    cleaning is up to the summary that follows).
+    cleaning is up to the summary that follows). The RT shift is ``rt_shift`` x the participant's fastest
+    fitted RT, as in the likelihood.
     """
     spec = spec_of(tree)
     params = draw_parameter_sets(tree, draws, seed=seed)
@@ -69,11 +70,14 @@ def replicate(tree: xr.DataTree, data: TrialData, *, draws: int = 20, seed: int 
     data = data.with_trials(trials)
     rng = np.random.default_rng(seed + 1)
     seqs = encode(data, np.ones(len(trials), dtype=bool))
+    obs = tree["observed_data"].to_dataset()
+    fastest = pd.Series(obs["rt"].values).groupby(obs["participant"].values.astype(str)).min()
     correct = np.zeros((draws, len(trials)), dtype=bool)
     rt = np.zeros((draws, len(trials)))
     response = np.empty((draws, len(trials)), dtype=object)
     for seq in seqs:
-        ok, times, resp = simulate_participant(spec, params[seq.participant], seq, trials.iloc[seq.rows], rng)
+        ok, times, resp = simulate_participant(spec, params[seq.participant], seq, trials.iloc[seq.rows], rng,
+                                               fastest=float(fastest[str(seq.participant)]))
         correct[:, seq.rows], rt[:, seq.rows], response[:, seq.rows] = ok, times, resp
     out = []
     for d in range(draws):

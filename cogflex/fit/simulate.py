@@ -222,11 +222,16 @@ def rt_shift_seconds(fraction: np.ndarray, decision: np.ndarray, kept: np.ndarra
 
 
 def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: pd.DataFrame,
-                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         rng: np.random.Generator, *, fastest: float | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """G simulated replications of one participant's trials, one per parameter set.
 
     ``p`` maps parameter names to arrays of length G; ``seq`` is the encoded
     sequence with every trial observed; ``rows`` its trial-table rows.
+    ``fastest``: the participant's fastest RT among the fitted trials, when replicating observed data
+    (posterior predictive checks): the RT shift is then ``rt_shift x fastest``, exactly as in the
+    likelihood. Without it (new synthetic data) the shift is solved from the simulated RTs
+    (:func:`rt_shift_seconds`), which is ill-conditioned for ``rt_shift`` near 1 and many trials.
     Returns ``(correct, rt, response)``, each ``(G, n_trials)``; NTA networks
     for all G parameter sets run as one batch.
     """
@@ -251,7 +256,11 @@ def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: p
     ok = rng.random((g, n)) < 1.0 / (1.0 + np.exp(-logit))
     decision = np.exp(mu + p["rt_sigma"][:, None] * rng.standard_normal((g, n)))
     not_first = np.r_[False, seq.session[1:] == seq.session[:-1]]
-    rt = rt_shift_seconds(p["rt_shift"], decision, not_first)[:, None] + decision
+    if fastest is not None:
+        shift = p["rt_shift"] * fastest
+    else:
+        shift = rt_shift_seconds(p["rt_shift"], decision, not_first)
+    rt = shift[:, None] + decision
     target = seq.target
     irrelevant = seq.features[np.arange(n), 1 - seq.task]
     other = (target[None, :] + rng.integers(1, seq.n_responses, (g, n))) % seq.n_responses

@@ -172,3 +172,18 @@ def test_simulated_shift_is_the_likelihoods_shift(descriptive):
     data = simulate_trials(descriptive, params, design_trials(Design(participants=1, sessions=30, seed=9)), seed=9)
     fd = prepare(data)
     assert fd.trials["rt"].min() > 0.15 and np.isfinite(fd.trials["rt"]).all()
+
+
+def test_replication_shift_is_rt_shift_times_the_observed_fastest_rt(design, descriptive):
+    """With the fitted data's fastest RT given, the shift is rt_shift x that RT (the likelihood's), not re-solved."""
+    (seq, _) = encode(design, np.ones(len(design.trials), dtype=bool))
+    rows = design.trials.iloc[seq.rows]
+    params = {"acc_intercept": 2.0, "rt_intercept": -0.8, "rt_sigma": 0.2, "rt_shift": 0.95,
+              **{f"rt_{t}": 0.0 for t in RT_TERMS}, **{f"acc_{t}": 0.0 for t in ACC_TERMS}}
+    g = 2000
+    _, rt, _ = simulate_participant(descriptive, {k: np.full(g, v) for k, v in params.items()}, seq, rows,
+                                    np.random.default_rng(4), fastest=0.42)
+    decision = rt - 0.95 * 0.42
+    assert decision.min() > 0
+    np.testing.assert_allclose(np.log(decision).mean(), -0.8, atol=4 * 0.2 / np.sqrt(rt.size))
+    np.testing.assert_allclose(np.median(rt), 0.95 * 0.42 + np.exp(-0.8), rtol=0.01)

@@ -1,0 +1,501 @@
+"""The model-comparison report: one self-contained HTML file plus ``report.json``.
+
+:func:`build_report` gathers everything a reader needs to judge a set of fits — data and cleaning, per
+model the spec, priors, sampling diagnostics with plain-language warnings and the posteriors (with the
+paper's symbols tau_c, tau_W, lambda), the PSIS-LOO comparison with stacking weights, the posterior
+predictive checks, software versions, seeds and hashes — into one mapping (written as ``report.json``)
+and :func:`write_html` renders it with every figure embedded as a PNG data URI, so that the file opens
+anywhere without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cogflex.fit.compare import PARETO_K_BAD, Comparison, FitSet
+from cogflex.io import atomic_path, json_ready, write_json
+
+__all__ = ["build_report", "write_html", "write_report", "SYMBOLS", "software_versions", "participant_diagnostics"]
+
+#: Display names of the fitted parameters (HTML), with the paper's symbols for the network timescales.
+SYMBOLS = {
+    "gate_timescale": "&tau;<sub>c</sub> gate timescale (trials)",
+    "weight_timescale": "&tau;<sub>W</sub> weight timescale (trials)",
+    "regularization": "&lambda; gate regulariser",
+    "timescale": "&tau; = &tau;<sub>c</sub> = &tau;<sub>W</sub> (trials)",
+    "acc_intercept": "accuracy intercept (logit)",
+    "acc_slope": "accuracy slope on the network's error",
+    "rt_intercept": "log-RT intercept (log s)",
+    "rt_slope": "log-RT slope on the network's loss",
+    "rt_sigma": "&sigma; of log RT",
+    "rt_shift": "RT shift (share of the fastest RT)",
+    "rt_coefficient": "log-RT coefficient",
+    "acc_coefficient": "accuracy coefficient (logit)",
+}
+_PLAIN = {"gate_timescale": "tau_c", "weight_timescale": "tau_W", "regularization": "lambda", "timescale": "tau"}
+_VERSIONED = ("cogflex", "numpy", "pandas", "xarray", "pymc", "arviz", "arviz-stats", "nutpie", "torch",
+              "matplotlib", "h5netcdf")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and the packages a fit depends on."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def participant_diagnostics(tree, participant: str) -> dict:
+    """R-hat, ESS, divergences and E-BFMI of one participant's part of a fit."""
+    import xarray as xr
+
+    from cogflex.fit.fitting import diagnostics
+
+    post = tree["posterior"].to_dataset()
+    stats = tree["sample_stats"].to_dataset()
+    if "participant" in post.dims:
+        post = post.sel(participant=participant)
+    if "participant" in stats.dims:
+        stats = stats.sel(participant=participant)
+    return diagnostics(xr.DataTree.from_dict({"posterior": post, "sample_stats": stats}))
+
+
+def _figure_uri(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _priors(spec: dict) -> list[dict]:
+    rows = []
+    for name, p in (spec.get("parameters") or {}).items():
+        rows.append({"parameter": name, "prior": f"logit-normal({p['prior_mu']:g}, {p['prior_sigma']:g}) on the "
+                     f"position in [{p['lower']:g}, {p['upper']:g}] ({p['scale']} scale)",
+                     "grid": f"{p['points']} points"})
+    if spec.get("kind") == "nta" and spec.get("variant") == "flexible" and "regularization" not in (
+            spec.get("parameters") or {}):
+        rows.append({"parameter": "regularization", "prior": f"fixed at {spec.get('regularization')}", "grid": ""})
+    for section in ("link", "descriptive"):
+        for name, prior in (spec.get(section) or {}).items():
+            if not isinstance(prior, dict) or "dist" not in prior:
+                continue
+            args = {"normal": ("mu", "sigma"), "halfnormal": ("sigma",), "lognormal": ("mu", "sigma"),
+                    "beta": ("alpha", "beta")}[prior["dist"]]
+            rows.append({"parameter": name, "prior": f"{prior['dist']}(" + ", ".join(
+                f"{a}={prior[a]:g}" for a in args) + ")", "grid": ""})
+    return rows
+
+
+def _shown_parameters(spec: dict) -> set[str]:
+    """Named parameters that are free in this model (forgetful's tau_c = tau_W = tau and fixed lambda are not)."""
+    from cogflex.fit.fitting import NAMED_PARAMETERS
+
+    hidden = set()
+    if spec.get("variant") == "forgetful":
+        hidden |= {"gate_timescale", "weight_timescale", "regularization"}
+    elif "regularization" not in (spec.get("parameters") or {}):
+        hidden.add("regularization")
+    return set(NAMED_PARAMETERS) - hidden
+
+
+def _posterior_figure(tree, model: str):
+    """Forest plot: posterior mean and 94% interval per participant, one panel per named parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cogflex.fit.fitting import NAMED_PARAMETERS
+
+    post = tree["posterior"].to_dataset()
+    shown = _shown_parameters(json.loads(tree.attrs["model_spec"]))
+    names = [n for n in NAMED_PARAMETERS if n in post and n in shown
+             and not (set(post[n].dims) - {"chain", "draw", "participant"})]
+    if not names:
+        return None
+    participants = [str(p) for p in post["participant"].values] if "participant" in post.dims else ["-"]
+    ncols = min(4, len(names))
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 0.5 + 0.32 * len(participants) * nrows + 1.3 * nrows),
+                             squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        da = post[name]
+        for i, pid in enumerate(participants):
+            values = (da.sel(participant=pid) if "participant" in da.dims else da).values.ravel()
+            lo, hi = np.quantile(values, [0.03, 0.97])
+            ax.plot([lo, hi], [i, i], color="C0", lw=2)
+            ax.plot(values.mean(), i, "o", color="C0", ms=4)
+        ax.set_yticks(range(len(participants)), participants, fontsize=7)
+        ax.invert_yaxis()
+        if name in ("gate_timescale", "weight_timescale", "timescale"):
+            ax.set_xscale("log")
+        label = {"gate_timescale": r"$\tau_c$ (trials)", "weight_timescale": r"$\tau_W$ (trials)",
+                 "regularization": r"$\lambda$", "timescale": r"$\tau=\tau_c=\tau_W$ (trials)"}.get(name, name)
+        ax.set_title(label, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes.ravel()[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{model}: posterior mean and 94% interval per participant", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _comparison_figure(comparison: Comparison):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cogflex.fit.ppc import model_colors
+
+    table = comparison.table
+    scopes = list(dict.fromkeys(table["participant"]))
+    models = list(dict.fromkeys(table["model"]))
+    colors = model_colors(models)
+    fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(scopes) * max(1, len(models) - 1) ** 0.5))
+    for j, model in enumerate(models):
+        rows = table[table["model"] == model].set_index("participant").reindex(scopes)
+        y = np.arange(len(scopes)) + 0.15 * (j - (len(models) - 1) / 2)
+        ax.errorbar(rows["elpd_diff"], y, xerr=2 * rows["dse"].fillna(0), fmt="o", capsize=3, label=model,
+                    color=colors[model])
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(scopes)), ["pooled" if s == "all" else s for s in scopes])
+    ax.invert_yaxis()
+    ax.set_xlabel("ELPD difference to the best model of each row (error bars: 2 SE of the difference)")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | None = None, data=None,
+                 title: str = "cogflex model comparison", pipeline: dict | None = None,
+                 ppc_settings: dict | None = None, ppc_note: str | None = None) -> tuple[dict, dict]:
+    """Gather the report's content: ``(report, figures)``.
+
+    ``report`` is JSON-ready (written as ``report.json``); ``figures`` maps figure names to PNG data URIs
+    for the HTML.
+    """
+    from cogflex.fit.fitting import summarize_fit
+
+    attrs = fits.attrs
+    participants = fits.participants
+    figures: dict[str, str] = {"comparison": _figure_uri(_comparison_figure(comparison))}
+    models = {}
+    for name, tree in fits.trees.items():
+        spec = json.loads(tree.attrs["model_spec"])
+        summary = summarize_fit(tree)
+        per = {pid: participant_diagnostics(tree, pid) for pid in participants}
+        for d in per.values():
+            d.pop("per_parameter", None)
+        fig = _posterior_figure(tree, name)
+        if fig is not None:
+            figures[f"posterior_{name}"] = _figure_uri(fig)
+        models[name] = {
+            "file": str(fits.paths.get(name, "")), "spec": spec, "priors": _priors(spec),
+            "description": spec.get("description", ""), "diagnostics": per,
+            "diagnostics_overall": {k: summary[k] for k in ("rhat_max", "ess_bulk_min", "ess_tail_min",
+                                                            "divergences", "ebfmi_min")},
+            "warnings": summary["warnings"],
+            "parameters": {k: v for k, v in summary["parameters"].items() if k in _shown_parameters(spec)},
+            "sampler": {k: summary[k] for k in ("sampler", "draws", "chains", "seed")} | {
+                "tune": int(tree.attrs.get("tune", 0)), "target_accept": float(tree.attrs.get("target_accept", 0)),
+                "job_seeds": json.loads(tree.attrs.get("job_seeds", "[]")),
+                "hierarchical": bool(int(tree.attrs.get("hierarchical", 0)))},
+            "wall_seconds": summary["wall_seconds"], "seconds": summary["seconds"],
+            "cogflex_version": tree.attrs.get("cogflex_version"),
+        }
+    cleaning = pd.read_json(io.StringIO(attrs["cleaning"])) if attrs.get("cleaning") else None
+    data_section = {"source": attrs.get("data_source"), "data_digest": attrs.get("data_digest"),
+                    "trial_set": attrs.get("trial_set"), "n_trials_fitted": int(attrs["n_trials"]),
+                    "participants": participants, "notes": json.loads(attrs.get("notes", "[]")),
+                    "cleaning": None if cleaning is None else cleaning.reset_index(names="participant").to_dict(
+                        orient="records")}
+    if data is not None:
+        t = data.trials
+        data_section.update({"n_trials_in_file": int(len(t)), "n_sessions": int(
+            t.groupby("participant", observed=True)["session"].nunique().sum()),
+            "switch_rate": float(t["switch"].mean(skipna=True)), "accuracy": float(
+                t["correct"].astype(float).mean(skipna=True))})
+    ppc_records = None
+    if ppc is not None and len(ppc):
+        from cogflex.fit.ppc import plot_ppc
+
+        shown = ["all"] if len(participants) > 1 else []
+        shown += participants[:12]
+        for pid in shown:
+            if (ppc["participant"].astype(str) == pid).any():
+                figures[f"ppc_{pid}"] = _figure_uri(plot_ppc(ppc, pid))
+        ppc_records = ppc.to_dict(orient="records")
+    report = {
+        "title": title,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "data": data_section,
+        "models": models,
+        "comparison": {"pooled": comparison.pooled().to_dict(orient="records"),
+                       "per_participant": comparison.per_participant().to_dict(orient="records"),
+                       "wins": comparison.wins.to_dict(orient="records"), "winners": comparison.winners(),
+                       "pairwise": ([] if comparison.pairwise is None
+                                    else comparison.pairwise.to_dict(orient="records")),
+                       "pareto_k_threshold": PARETO_K_BAD, "thin": comparison.thin},
+        "ppc": {"settings": ppc_settings or {}, "note": ppc_note, "table": ppc_records},
+        "software": software_versions(),
+        "pipeline": pipeline,
+    }
+    return json_ready(report), figures
+
+
+# -- HTML ---------------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0 auto;max-width:1180px;
+padding:0 24px 60px;color:#1d2733;line-height:1.45}
+h1{margin:28px 0 4px;font-size:28px}
+h2{margin:36px 0 10px;padding:4px 0 4px 12px;border-left:8px solid #888;font-size:21px}
+h2#comparison{border-left-color:#1b9e77}
+h2#ppc{border-left-color:#d95f02}
+h2#models{border-left-color:#7570b3}
+h2#data{border-left-color:#e7298a}
+h2#reproducibility{border-left-color:#66a61e}
+h3{margin:24px 0 8px;font-size:17px}
+.sub{color:#566;margin:0 0 18px}
+table{border-collapse:collapse;margin:8px 0 14px;font-size:13px}
+th,td{border-bottom:1px solid #dde;padding:3px 9px;text-align:right}
+th{background:#f1f3f6;text-align:center}
+td:first-child,th:first-child{text-align:left}
+.verdict{background:#eef7f2;border:1px solid #b9dcc8;border-radius:6px;padding:10px 16px;font-size:15px}
+.warn{background:#fff4e5;border:1px solid #f0c58a;border-radius:6px;padding:6px 14px;margin:6px 0;font-size:13px}
+.ok{color:#1b7a3d}
+img{max-width:100%;height:auto;margin:6px 0;border:1px solid #eee}
+pre{background:#f6f8fa;padding:10px;font-size:12px;overflow-x:auto;max-height:340px}
+nav a{margin-right:14px}
+details{margin:6px 0}
+.win{font-weight:600;background:#eef7f2}
+"""
+
+
+class _Html(str):
+    """Text that is already HTML (not escaped again by :func:`_fmt`)."""
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if isinstance(value, _Html):
+        return value
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "&ndash;"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if abs(value) >= 1e6:
+            return f"{value:.3g}"
+        return f"{value:,.{digits}f}"
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]], *, digits: dict | None = None,
+           highlight: str | None = None) -> str:
+    digits = digits or {}
+    head = "".join(f"<th>{label}</th>" for _, label in columns)
+    body = []
+    for r in rows:
+        cls = ' class="win"' if highlight and r.get(highlight) else ""
+        cells = "".join(f"<td>{_fmt(r.get(k), digits.get(k, 2))}</td>" for k, _ in columns)
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _img(figures: dict, key: str, alt: str) -> str:
+    return f'<img src="{figures[key]}" alt="{html.escape(alt)}">' if key in figures else ""
+
+
+def _verdict(report: dict) -> str:
+    cmp = report["comparison"]
+    winners = cmp["winners"]
+    lines = []
+    pooled = winners.get("all")
+    if pooled and pooled["runner_up"]:
+        strength = "decisively (more than 2 SE)" if pooled["decisive"] else "not decisively (within 2 SE)"
+        lines.append(f"Over all participants <b>{html.escape(pooled['model'])}</b> predicts the held-out trials best: "
+                     f"ELPD {pooled['elpd_diff']:+.1f} &plusmn; {pooled['dse']:.1f} over "
+                     f"{html.escape(pooled['runner_up'])}, {strength}.")
+    n = len(report["data"]["participants"])
+    if n > 1:
+        parts = [f"<b>{html.escape(w['model'])}</b> wins for {w['participants_won']} of {n} participants "
+                 f"({w['won_decisively']} decisively)" for w in cmp["wins"] if w["participants_won"]]
+        lines.append("Per participant: " + "; ".join(parts) + ".")
+    for pid, w in winners.items():
+        if pid == "all" or not w["runner_up"] or n > 12:
+            continue
+        lines.append(f"Participant {html.escape(pid)}: <b>{html.escape(w['model'])}</b> by "
+                     f"{w['elpd_diff']:.1f} &plusmn; {w['dse']:.1f} ELPD over {html.escape(w['runner_up'])}"
+                     f"{'' if w['decisive'] else ' (within 2 SE: not decisive)'}.")
+    bad = [r for r in cmp["pooled"] if r["share_pareto_k_bad"] > 0]
+    if bad:
+        worst = max(bad, key=lambda r: r["share_pareto_k_bad"])
+        lines.append(f"Pareto k &gt; {cmp['pareto_k_threshold']}: up to {worst['n_pareto_k_bad']} trial(s) "
+                     f"({100 * worst['share_pareto_k_bad']:.2g}% of trials, {html.escape(worst['model'])}); "
+                     "PSIS-LOO is unreliable for those trials only.")
+    else:
+        lines.append(f"All Pareto k &le; {cmp['pareto_k_threshold']}: the PSIS-LOO estimates are reliable.")
+    return "<br>".join(lines)
+
+
+def write_html(report: dict, figures: dict, path: str | Path) -> Path:
+    """Render ``report`` (from :func:`build_report`) with its ``figures`` into one self-contained HTML file."""
+    e = html.escape
+    data = report["data"]
+    cmp = report["comparison"]
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(report['title'])}</title>"
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>{e(report['title'])}</h1><p class='sub'>{e(report['created'])} &middot; cogflex "
+           f"{e(report['software'].get('cogflex', ''))} &middot; {len(report['models'])} models, "
+           f"{len(data['participants'])} participant(s), {data['n_trials_fitted']:,} trials in the likelihood</p>",
+           "<nav><a href='#comparison'>Comparison</a><a href='#ppc'>Posterior predictive checks</a>"
+           "<a href='#models'>Models</a><a href='#data'>Data</a><a href='#reproducibility'>Reproducibility</a></nav>",
+           f"<h2 id='comparison'>Model comparison</h2><div class='verdict'>{_verdict(report)}</div>",
+           "<p>PSIS-LOO (ArviZ): expected log pointwise predictive density of each trial's correctness and RT when "
+           "it is left out; higher is better. <i>elpd diff</i> and <i>SE diff</i> are relative to the best model "
+           "of each row; weights are stacking weights. Rows in green are the winners.</p>"]
+    cols = [("model", "model"), ("rank", "rank"), ("elpd_loo", "ELPD-LOO"), ("se", "SE"), ("p_loo", "p_loo"),
+            ("elpd_diff", "elpd diff"), ("dse", "SE diff"), ("weight", "weight"), ("n_trials", "trials"),
+            ("pareto_k_max", "max Pareto k"), ("n_pareto_k_bad", f"k &gt; {cmp['pareto_k_threshold']}"),
+            ("decisive", "decisive")]
+    digits = {"weight": 3, "pareto_k_max": 2, "share_pareto_k_bad": 4}
+    out.append("<h3>All participants (pooled)</h3>" + _table(cmp["pooled"], cols, digits=digits, highlight="winner"))
+    out.append("<h3>Wins per model</h3>" + _table(cmp["wins"], [("model", "model"), ("participants_won", "won"),
+                                                               ("won_decisively", "won decisively"),
+                                                               ("share_won", "share")]))
+    out.append(_img(figures, "comparison", "ELPD differences per participant"))
+    if cmp.get("pairwise"):
+        out.append("<h3>Every pair of models</h3><p>ELPD(model A) &minus; ELPD(model B) with the standard error of "
+                   "the pointwise differences; |z| &gt; 2 is a clear difference.</p>" + _table(
+                       cmp["pairwise"], [("participant", "participant"), ("model_a", "model A"),
+                                         ("model_b", "model B"), ("elpd_diff", "ELPD A &minus; B"), ("se", "SE"),
+                                         ("z", "z")]))
+    per = cmp["per_participant"]
+    if per:
+        out.append(f"<details {'open' if len(data['participants']) <= 12 else ''}><summary>Per participant "
+                   f"({len(data['participants'])})</summary>" +
+                   _table(per, [("participant", "participant")] + cols, digits=digits, highlight="winner") +
+                   "</details>")
+
+    out.append("<h2 id='ppc'>Posterior predictive checks</h2>")
+    ppc = report["ppc"]
+    if ppc["table"]:
+        s = ppc["settings"]
+        out.append(f"<p>Each model replicates the experiment {s.get('draws', '?')} times under posterior draws "
+                   f"(seed {s.get('seed', '?')}) on every participant's own trial sequence; replications are "
+                   "summarised with the same cleaning and statistics as the observed data (black). Bands: central "
+                   f"90% of the replications; practice bins {e(str(s.get('bins', '')))}.</p>")
+        for key in [k for k in figures if k.startswith("ppc_")]:
+            out.append(_img(figures, key, f"posterior predictive check {key[4:]}"))
+        misses = [r for r in ppc["table"] if r["participant"] == (data["participants"][0] if len(
+            data["participants"]) == 1 else "all") and r["observed"] is not None and r["low"] is not None and not (
+            r["low"] <= r["observed"] <= r["high"])]
+        if misses:
+            out.append("<details><summary>Statistics outside the 90% band (pooled)</summary>" + _table(
+                misses, [("model", "model"), ("measure", "measure"), ("condition", "condition"),
+                         ("practice_bin", "practice"), ("observed", "observed"), ("mean", "predicted"),
+                         ("low", "5%"), ("high", "95%")], digits={"observed": 3, "mean": 3, "low": 3, "high": 3})
+                + "</details>")
+    else:
+        out.append(f"<p class='warn'>No posterior predictive checks: {e(ppc.get('note') or 'not requested')}.</p>")
+
+    out.append("<h2 id='models'>Models</h2>")
+    for name, m in report["models"].items():
+        out.append(f"<h3>{e(name)}</h3><p>{e(m['description'])} &middot; {e(m['sampler']['sampler'])}, "
+                   f"{m['sampler']['chains']} chains &times; {m['sampler']['draws']} draws (+{m['sampler']['tune']} "
+                   f"tuning), target accept {m['sampler']['target_accept']:g}, seed {m['sampler']['seed']}, "
+                   f"{'hierarchical' if m['sampler']['hierarchical'] else 'per participant'}; "
+                   f"{m['wall_seconds']:.0f} s</p>")
+        if m["warnings"]:
+            out.extend(f"<div class='warn'>&#9888; {e(w)}</div>" for w in m["warnings"])
+        else:
+            out.append("<p class='ok'>&#10003; All sampling diagnostics pass (R-hat &le; 1.01, bulk and tail ESS "
+                       "&ge; 400, no divergences, E-BFMI &ge; 0.3).</p>")
+        rows = [{"participant": p, **d} for p, d in m["diagnostics"].items()]
+        out.append(_table(rows, [("participant", "participant"), ("rhat_max", "R-hat max"),
+                                 ("ess_bulk_min", "bulk ESS min"), ("ess_tail_min", "tail ESS min"),
+                                 ("divergences", "divergences"), ("ebfmi_min", "E-BFMI min")],
+                          digits={"rhat_max": 3, "ess_bulk_min": 0, "ess_tail_min": 0}))
+        prow = []
+        for pname, entry in m["parameters"].items():
+            for pid, v in entry.items():
+                items = v.items() if "mean" not in v else [(None, v)]
+                for term, iv in items:
+                    label = _Html(SYMBOLS.get(pname, e(pname)) + (f" [{e(term)}]" if term else ""))
+                    prow.append({"parameter": label, "participant": pid, "mean": iv["mean"], "low": iv["low_94"],
+                                 "high": iv["high_94"]})
+        out.append(f"<details {'open' if len(prow) <= 40 else ''}><summary>Posteriors (mean, 94% interval; "
+                   f"{len(prow)} rows)</summary>" +
+                   _table(prow, [("parameter", "parameter"), ("participant", "participant"), ("mean", "mean"),
+                                 ("low", "3%"), ("high", "97%")], digits={"mean": 3, "low": 3, "high": 3})
+                   + "</details>")
+        out.append(_img(figures, f"posterior_{name}", f"posteriors of {name}"))
+        out.append("<details><summary>Priors</summary>" + _table(m["priors"], [("parameter", "parameter"),
+                                                                             ("prior", "prior"), ("grid", "grid")])
+                   + "</details>")
+        out.append(f"<details><summary>Model specification (as fitted)</summary><pre>"
+                   f"{e(json.dumps(m['spec'], indent=2))}</pre></details>")
+
+    out.append("<h2 id='data'>Data and cleaning</h2>")
+    facts = [("data file", data.get("source")), ("data hash (SHA-256 of the trial table)", data.get("data_digest")),
+             ("trial-set hash (trials in the likelihood)", data.get("trial_set")),
+             ("trials in the file", data.get("n_trials_in_file")),
+             ("trials in the likelihood", data["n_trials_fitted"]),
+             ("participants", len(data["participants"])), ("sessions", data.get("n_sessions")),
+             ("switch rate", data.get("switch_rate")), ("accuracy (file's correct column)", data.get("accuracy"))]
+    out.append(_table([{"what": k, "value": v} for k, v in facts if v is not None],
+                      [("what", "what"), ("value", "value")], digits={"value": 3}))
+    if data.get("cleaning"):
+        keys = list(data["cleaning"][0])
+        out.append("<p>Trials removed before fitting, per rule (a session's first trial, RTs outside 0.15&ndash;3 s; "
+                   "errors are kept and modelled):</p>" + _table(data["cleaning"], [(k, k) for k in keys]))
+    out.extend(f"<p class='warn'>{e(n)}</p>" for n in data.get("notes") or [])
+
+    out.append("<h2 id='reproducibility'>Reproducibility</h2>")
+    seeds = [{"what": f"{n}: fit seed / per-job seeds", "value": f"{m['sampler']['seed']} / "
+              f"{', '.join(map(str, m['sampler']['job_seeds']))}"} for n, m in report["models"].items()]
+    if ppc["settings"]:
+        seeds.append({"what": "posterior predictive seed", "value": ppc["settings"].get("seed")})
+    out.append(_table(seeds + [{"what": k, "value": v} for k, v in report["software"].items()],
+                      [("what", "what"), ("value", "value")]))
+    files = [{"model": n, "file": m["file"]} for n, m in report["models"].items()]
+    out.append(_table(files, [("model", "model"), ("file", "fit file")]))
+    if report.get("pipeline"):
+        out.append(f"<details><summary>Pipeline configuration</summary><pre>"
+                   f"{e(json.dumps(report['pipeline'], indent=2))}</pre></details>")
+    out.append("</body></html>")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(out), encoding="utf-8")
+    return path
+
+
+def write_report(fits: FitSet, comparison: Comparison, out_html: str | Path, *, out_json: str | Path | None = None,
+                 **kwargs) -> dict:
+    """:func:`build_report` then write the HTML (and ``report.json`` when ``out_json`` is given)."""
+    report, figures = build_report(fits, comparison, **kwargs)
+    write_html(report, figures, out_html)
+    if out_json is not None:
+        write_json(out_json, report)
+    return report

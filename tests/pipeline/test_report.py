@@ -1,0 +1,214 @@
+"""The self-contained HTML report and report.json, and how a headless browser renders the report."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cogflex.fit.ppc import model_colors
+from cogflex.fit.simulate import to_ebb_and_flow
+from cogflex.report import write_report
+from tests.data.helpers import assert_one_line_error, cli
+
+PNG = b"\x89PNG\r\n\x1a\n"
+#: Border colours of the comparison and PPC headings (CSS #1b9e77 and #d95f02).
+COMPARISON_RGB = (27, 158, 119)
+PPC_RGB = (217, 95, 2)
+
+
+@pytest.fixture(scope="module")
+def report(fits, comparison, ppc_table, data, tmp_path_factory):
+    """report.html and report.json of the shared fits with posterior predictive checks."""
+    out = tmp_path_factory.mktemp("report")
+    content = write_report(fits, comparison, out / "report.html", out_json=out / "report.json", ppc=ppc_table,
+                           data=data, title="tiny <report> & test", pipeline={"name": "tiny"},
+                           ppc_settings={"draws": 4, "seed": 3, "bins": 3})
+    return {"html": out / "report.html", "json": out / "report.json", "content": content, "dir": out}
+
+
+def _images(text: str) -> list[str]:
+    return re.findall(r"<img\b[^>]*\bsrc=[\"']([^\"']*)[\"']", text)
+
+
+#: comparison figure + one posterior figure per model (2) + PPC figures: pooled and each participant (3).
+EXPECTED_IMAGES = 1 + 2 + 3
+
+
+def test_html_is_self_contained(report):
+    """No network references: no http(s) src/href, no external scripts or stylesheets; images are PNG data URIs."""
+    text = report["html"].read_text(encoding="utf-8")
+    for attr, value in re.findall(r"\b(src|href)\s*=\s*[\"']([^\"']*)[\"']", text, flags=re.I):
+        assert not value.lower().startswith(("http://", "https://", "//")), (attr, value[:80])
+    assert not re.search(r"<script[^>]*\bsrc\s*=", text, flags=re.I)
+    assert not re.search(r"<link[^>]*rel\s*=\s*[\"']?stylesheet", text, flags=re.I)
+    assert "@import" not in text and "url(" not in text
+    images = _images(text)
+    assert len(images) == EXPECTED_IMAGES == text.count("<img")
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        raw = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert raw[:8] == PNG and len(raw) > 2000
+
+
+def test_html_sections_and_symbols(report, fits):
+    """Section ids, coloured heading borders, escaped title, the paper's tau symbol and every model's name."""
+    text = report["html"].read_text(encoding="utf-8")
+    for section in ("comparison", "ppc", "models", "data", "reproducibility"):
+        assert re.search(rf"<h2 id=[\"']{section}[\"']>", text), section
+        assert f"href='#{section}'" in text or f'href="#{section}"' in text
+    assert re.search(r"h2#comparison\{[^}]*#1b9e77", text) and re.search(r"h2#ppc\{[^}]*#d95f02", text)
+    assert "<title>tiny &lt;report&gt; &amp; test</title>" in text and "<report>" not in text
+    assert "&tau;<sub>c</sub>" in text  # the forgetful timescale row: tau = tau_c = tau_W
+    for model in fits.models:
+        assert f"<h3>{model}</h3>" in text
+    assert "No posterior predictive checks" not in text
+
+
+def test_report_json(report, comparison, fits, data):
+    """report.json: the documented keys, one winner per participant and pooled, values from the fits."""
+    content = json.loads(report["json"].read_text())
+    assert {"title", "data", "models", "comparison", "ppc", "software", "pipeline"} <= set(content)
+    assert content == json.loads(json.dumps(report["content"]))
+    winners = content["comparison"]["winners"]
+    assert set(winners) == {"all", "sim01", "sim02"}
+    t = comparison.table
+    for pid, w in winners.items():
+        assert w["model"] == t[(t["participant"] == pid) & (t["rank"] == 0)]["model"].item()
+    assert len(content["comparison"]["pooled"]) == 2 and len(content["comparison"]["per_participant"]) == 4
+    assert set(content["models"]) == set(fits.models)
+    assert content["data"]["participants"] == ["sim01", "sim02"]
+    assert content["data"]["n_trials_in_file"] == len(data.trials)
+    assert content["data"]["data_digest"] == fits.attrs["data_digest"]
+    assert content["ppc"]["settings"]["draws"] == 4 and len(content["ppc"]["table"]) > 50
+    assert content["pipeline"] == {"name": "tiny"}
+    assert content["software"]["python"] and content["software"]["arviz"] != "not installed"
+    # the posterior summary is the fit's own posterior
+    tree = fits.trees["tiny-forgetful"]
+    mean = float(tree["posterior"]["timescale"].sel(participant="sim02").mean())
+    got = content["models"]["tiny-forgetful"]["parameters"]["timescale"]["sim02"]["mean"]
+    assert got == pytest.approx(mean, rel=1e-6)
+    assert content["models"]["tiny-forgetful"]["sampler"]["draws"] == 60
+
+
+def test_report_without_checks_says_why(fits, comparison, tmp_path):
+    """Without a PPC table the report has no PPC figures and gives the reason."""
+    content = write_report(fits, comparison, tmp_path / "r.html", ppc=None, ppc_note="no data file given")
+    text = (tmp_path / "r.html").read_text()
+    assert "No posterior predictive checks: no data file given" in text
+    assert len(_images(text)) == EXPECTED_IMAGES - 3
+    assert content["ppc"]["table"] is None and not (tmp_path / "r.json").exists()
+
+
+# -- headless browser -------------------------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars"]
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if found is None:
+        if os.environ.get("COGFLEX_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium not installed but COGFLEX_REQUIRE_BROWSER=1")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return found
+
+
+def _browser(args: list[str], tmp_path, name: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"profile-{name}"
+    return subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
+                          timeout=120)
+
+
+def test_browser_renders_the_report(report, tmp_path):
+    """Chromium shows both coloured headings and the embedded figures (screenshot), and the DOM has every image."""
+    import matplotlib.image as mpimg
+
+    url = report["html"].resolve().as_uri()
+    shot = tmp_path / "shot.png"
+    done = _browser(["--window-size=1280,6000", f"--screenshot={shot}", url], tmp_path, "shot")
+    assert shot.exists(), done.stderr.decode(errors="replace")[-2000:]
+    print(f"report screenshot: {shot}")
+    pixels = mpimg.imread(shot)
+    rgb = np.round(pixels[..., :3] * (255 if pixels.dtype.kind == "f" else 1)).astype(int)
+    assert rgb.shape[:2] == (6000, 1280)
+    for colour in (COMPARISON_RGB, PPC_RGB):
+        assert (rgb == colour).all(axis=-1).sum() >= 100, f"no heading border of colour {colour}"
+    # the figures: large non-white regions (a figure is ~1130 x 650 px; without images the largest region, a
+    # table, spans ~155,000 px) and pixels of exactly the models' plot colours, which no text or table uses
+    regions, _ = ndimage.label(rgb.min(axis=-1) < 240)
+    areas = [(r.stop - r.start) * (c.stop - c.start) for r, c in ndimage.find_objects(regions)]
+    assert sum(a > 400_000 for a in areas) >= 3, sorted(areas)[-5:]
+    for model, colour in model_colors(list(report["content"]["models"])).items():
+        exact = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        assert (rgb == exact).all(axis=-1).sum() > 500, f"{model}'s colour {colour} not on screen"
+
+    dom = _browser(["--dump-dom", url], tmp_path, "dom").stdout.decode("utf-8", errors="replace")
+    assert re.search(r"<h2 id=\"comparison\">Model comparison</h2>", dom)
+    assert re.search(r"<h2 id=\"ppc\">Posterior predictive checks</h2>", dom)
+    assert len(re.findall(r"<img\b", dom)) == EXPECTED_IMAGES
+    assert all(src.startswith("data:image/png;base64,") for src in _images(dom))
+
+
+def test_model_colours_agree_between_figures(comparison, ppc_table):
+    """Each model has the same colour in the comparison figure and in the PPC figures (legends match)."""
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    from cogflex.fit.ppc import plot_ppc
+    from cogflex.report import _comparison_figure
+
+    def colours(fig):
+        out = {}
+        for ax in fig.axes:
+            handles, labels = ax.get_legend_handles_labels()
+            for h, label in zip(handles, labels):
+                artist = h.lines[0] if hasattr(h, "lines") else h
+                if not label.startswith("observed"):
+                    out[label] = mcolors.to_hex(artist.get_color())
+        plt.close(fig)
+        return out
+
+    cmp = colours(_comparison_figure(comparison))
+    ppc = colours(plot_ppc(ppc_table, "all"))
+    assert set(cmp) == set(ppc) == set(comparison.table["model"])
+    assert cmp == ppc
+    assert len(set(cmp.values())) == len(cmp)
+
+
+def test_cli_report(fit_files, trial_file, tmp_path, capsys):
+    """`cogflex report FIT... --data FILE --ppc-draws 2`: report.html, report.json and comparison.csv side by side."""
+    out = tmp_path / "r" / "report.html"
+    status, stdout, err = cli(capsys, "report", fit_files["forgetful"], fit_files["descriptive"], "--out", out,
+                              "--data", trial_file, "--ppc-draws", "2", "--title", "cli report", "--quiet")
+    assert status == 0, err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["comparison.csv", "comparison_pairwise.csv", "report.html",
+                                                            "report.json"]
+    content = json.loads(out.with_suffix(".json").read_text())
+    assert content["title"] == "cli report" and content["ppc"]["settings"]["draws"] == 2
+    assert {r["model"] for r in content["ppc"]["table"]} == {"tiny-forgetful", "tiny-descriptive"}
+    assert max(r["replications"] for r in content["ppc"]["table"]) == 2
+    assert len(_images(out.read_text())) == EXPECTED_IMAGES
+    assert f"wrote {out}" in stdout
+
+
+def test_cli_report_with_other_data_is_one_line(fit_files, data, tmp_path, capsys):
+    """`cogflex report --data` with a file the models were not fitted to: exit 2, one line, nothing written."""
+    trials = data.trials.copy()
+    trials.loc[3, "rt"] = trials.loc[3, "rt"] + 0.1
+    other = tmp_path / "other.csv"
+    to_ebb_and_flow(data.with_trials(trials)).to_csv(other, index=False)
+    out = tmp_path / "r" / "report.html"
+    status, _, err = cli(capsys, "report", fit_files["forgetful"], fit_files["descriptive"], "--out", out,
+                         "--data", other, "--ppc-draws", "2", "--quiet")
+    assert_one_line_error(status, err, "other data", "other.csv")
+    assert not out.parent.exists() or not list(out.parent.iterdir())
