@@ -359,6 +359,12 @@ def _verdict(report: dict) -> str:
     return "<br>".join(lines)
 
 
+def _bins_text(bins) -> str:
+    if isinstance(bins, list | tuple) and len(bins) > 1:
+        return ", ".join(f"{a:g}–{b - 1:g}" for a, b in zip(bins[:-1], bins[1:])) + " (sessions)"
+    return f"{bins} bins of about equal numbers of sessions"
+
+
 def write_html(report: dict, figures: dict, path: str | Path) -> Path:
     """Render ``report`` (from :func:`build_report`) with its ``figures`` into one self-contained HTML file."""
     e = html.escape
@@ -405,7 +411,7 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
         out.append(f"<p>Each model replicates the experiment {s.get('draws', '?')} times under posterior draws "
                    f"(seed {s.get('seed', '?')}) on every participant's own trial sequence; replications are "
                    "summarised with the same cleaning and statistics as the observed data (black). Bands: central "
-                   f"90% of the replications; practice bins {e(str(s.get('bins', '')))}.</p>")
+                   f"90% of the replications; practice bins {e(_bins_text(s.get('bins')))}.</p>")
         for key in [k for k in figures if k.startswith("ppc_")]:
             out.append(_img(figures, key, f"posterior predictive check {key[4:]}"))
         misses = [r for r in ppc["table"] if r["participant"] == (data["participants"][0] if len(
