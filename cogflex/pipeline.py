@@ -33,7 +33,8 @@ timings, software versions) and a copy of the pipeline file.
 
 Resuming: a fit whose file exists, opens, and was made with the same model spec, data and sampler settings
 is not recomputed (a changed setting is named and that model refitted); a killed run loses at most the fit
-in progress, since every file is written under a temporary name and renamed when complete. Posterior
+in progress, since every file is written under a temporary name and renamed when complete (temporary files
+left by a killed process are removed at the next run). Posterior
 predictive tables are reused when their fit file and settings are unchanged.
 """
 
@@ -268,6 +269,11 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
         pipe = replace(pipe, out=str(Path(out).resolve()))
     out_dir = pipe.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
+    for p in stale:  # temporary files of a run that was killed while writing (SIGKILL, power loss)
+        p.unlink()
+    if stale:
+        log(f"removed {len(stale)} temporary file(s) left by an interrupted run: {', '.join(p.name for p in stale)}")
     start = time.perf_counter()
     steps: list[dict] = []
 

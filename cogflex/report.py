@@ -244,6 +244,9 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
             if (ppc["participant"].astype(str) == pid).any():
                 figures[f"ppc_{pid}"] = _figure_uri(plot_ppc(ppc, pid))
         ppc_records = ppc.to_dict(orient="records")
+    interpolation = {name: {str(c["participant"]): float(c["difference"]) for c in m_summary}
+                     for name, m_summary in ((n, json.loads(t.attrs.get("interpolation_check", "[]")))
+                                             for n, t in fits.trees.items())}
     report = {
         "title": title,
         "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -254,12 +257,40 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
                        "wins": comparison.wins.to_dict(orient="records"), "winners": comparison.winners(),
                        "pairwise": ([] if comparison.pairwise is None
                                     else comparison.pairwise.to_dict(orient="records")),
-                       "pareto_k_threshold": PARETO_K_BAD, "thin": comparison.thin},
+                       "pareto_k_threshold": PARETO_K_BAD, "thin": comparison.thin,
+                       "grid_cautions": _grid_cautions([] if comparison.pairwise is None else
+                                                       comparison.pairwise.to_dict(orient="records"),
+                                                       interpolation, participants)},
         "ppc": {"settings": ppc_settings or {}, "note": ppc_note, "table": ppc_records},
         "software": software_versions(),
         "pipeline": pipeline,
     }
     return json_ready(report), figures
+
+
+def _grid_cautions(pairwise: list[dict], interpolation: dict, participants: list[str]) -> list[dict]:
+    """Pairwise leads that the network grid's interpolation error could undo.
+
+    A fit's ``interpolation_check`` gives, per participant, exact minus interpolated log-likelihood at the
+    posterior mean. Correcting a lead by the two models' differences is a rough estimate (at one point, not
+    over the posterior); a decisive lead (> 2 SE of the difference) whose corrected value falls below 2 SE is
+    flagged: the grid error could change the verdict. (Leads within 2 SE are undecided anyway.)
+    """
+    out = []
+    for r in pairwise:
+        better, worse = (r["model_a"], r["model_b"]) if r["elpd_diff"] >= 0 else (r["model_b"], r["model_a"])
+        scope = participants if r["participant"] == "all" else [r["participant"]]
+        d_better = sum(interpolation.get(better, {}).get(p, 0.0) for p in scope)
+        d_worse = sum(interpolation.get(worse, {}).get(p, 0.0) for p in scope)
+        if d_better == d_worse == 0.0:
+            continue
+        lead = abs(r["elpd_diff"])
+        corrected = lead + d_better - d_worse
+        if lead >= 2 * r["se"] and corrected < 2 * r["se"]:
+            out.append({"participant": r["participant"], "model": better, "other": worse, "elpd_diff": lead,
+                        "se": r["se"], "interpolation_model": d_better, "interpolation_other": d_worse,
+                        "corrected_elpd_diff": corrected})
+    return out
 
 
 # -- HTML ---------------------------------------------------------------------------------------------------
@@ -282,7 +313,7 @@ th{background:#f1f3f6;text-align:center}
 td:first-child,th:first-child{text-align:left}
 .verdict{background:#eef7f2;border:1px solid #b9dcc8;border-radius:6px;padding:10px 16px;font-size:15px}
 .warn{background:#fff4e5;border:1px solid #f0c58a;border-radius:6px;padding:6px 14px;margin:6px 0;font-size:13px}
-.ok{color:#1b7a3d}
+.ok{color:#1b7a3d} .caution{color:#a35200}
 img{max-width:100%;height:auto;margin:6px 0;border:1px solid #eee}
 pre{background:#f6f8fa;padding:10px;font-size:12px;overflow-x:auto;max-height:340px}
 nav a{margin-right:14px}
@@ -348,6 +379,13 @@ def _verdict(report: dict) -> str:
         lines.append(f"Participant {html.escape(pid)}: <b>{html.escape(w['model'])}</b> by "
                      f"{w['elpd_diff']:.1f} &plusmn; {w['dse']:.1f} ELPD over {html.escape(w['runner_up'])}"
                      f"{'' if w['decisive'] else ' (within 2 SE: not decisive)'}.")
+    for c in cmp.get("grid_cautions") or []:
+        who = "all participants" if c["participant"] == "all" else f"participant {html.escape(c['participant'])}"
+        lines.append(f"<span class='caution'>&#9888; {who}: the lead of {html.escape(c['model'])} over "
+                     f"{html.escape(c['other'])} ({c['elpd_diff']:.1f} &plusmn; {c['se']:.1f}) is within the network "
+                     f"grid's interpolation error (exact minus interpolated log-likelihood at the posterior mean: "
+                     f"{c['interpolation_model']:+.1f} vs {c['interpolation_other']:+.1f}; corrected lead about "
+                     f"{c['corrected_elpd_diff']:.1f}): treat it as undecided, or refit with finer grids.</span>")
     bad = [r for r in cmp["pooled"] if r["share_pareto_k_bad"] > 0]
     if bad:
         worst = max(bad, key=lambda r: r["share_pareto_k_bad"])
@@ -362,7 +400,7 @@ def _verdict(report: dict) -> str:
 def _bins_text(bins) -> str:
     if isinstance(bins, list | tuple) and len(bins) > 1:
         return ", ".join(f"{a:g}–{b - 1:g}" for a, b in zip(bins[:-1], bins[1:])) + " (sessions)"
-    return f"{bins} bins of about equal numbers of sessions"
+    return f"{bins}, of about equal numbers of sessions"
 
 
 def write_html(report: dict, figures: dict, path: str | Path) -> Path:
@@ -411,7 +449,7 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
         out.append(f"<p>Each model replicates the experiment {s.get('draws', '?')} times under posterior draws "
                    f"(seed {s.get('seed', '?')}) on every participant's own trial sequence; replications are "
                    "summarised with the same cleaning and statistics as the observed data (black). Bands: central "
-                   f"90% of the replications; practice bins {e(_bins_text(s.get('bins')))}.</p>")
+                   f"90% of the replications; practice bins: {e(_bins_text(s.get('bins')))}.</p>")
         for key in [k for k in figures if k.startswith("ppc_")]:
             out.append(_img(figures, key, f"posterior predictive check {key[4:]}"))
         misses = [r for r in ppc["table"] if r["participant"] == (data["participants"][0] if len(

@@ -240,3 +240,40 @@ def test_demo_preset_resolves():
     assert pipe.base == str(pipelines_dir())
     assert pipe.path(pipe.data.file).exists()
     assert set(pipe.fit.models) == {"flexible", "forgetful", "descriptive"}
+
+
+def test_sigkill_loses_at_most_the_fit_in_progress(trial_file, tmp_path):
+    """`cogflex run` killed with SIGKILL after its first fit: the rerun reuses that fit and finishes the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    toml = write_pipeline(tmp_path / "p", trial_file)
+    out = tmp_path / "p" / "out"
+    first = out / "fits" / "tiny-forgetful.nc"
+    proc = subprocess.Popen([sys.executable, "-m", "cogflex.cli", "run", str(toml), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.exists(), "the first fit was never written"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "report.html").exists()
+    load_fit(first)  # complete: renamed into place only when written
+    # whatever the kill left half-written is still under a temporary name, never under a fit's name
+    assert all(p.name.startswith(".") for p in part_files(out) for p in [Path(p)])
+    before = snapshot([first])
+    # what a kill in the middle of writing leaves (atomic_path's temporary name), planted to be sure of one
+    (out / "fits" / ".tiny-descriptive.nc.k1ll3d.part").write_bytes(b"\x89HDF\r\n\x1a\n partial")
+    lines = _run(toml)
+    assert "not recomputed" in _line(lines, "fit tiny-forgetful:")
+    assert snapshot([first]) == before
+    assert (out / "report.html").exists() and load_fit(out / "fits" / "tiny-descriptive.nc")
+    assert not part_files(out)
+    assert ".tiny-descriptive.nc.k1ll3d.part" in _line(lines, "removed ")

@@ -212,3 +212,25 @@ def test_cli_report_with_other_data_is_one_line(fit_files, data, tmp_path, capsy
                          "--data", other, "--ppc-draws", "2", "--quiet")
     assert_one_line_error(status, err, "other data", "other.csv")
     assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_grid_cautions_flag_leads_within_the_interpolation_error():
+    """A lead is flagged when correcting it by both fits' grid errors leaves less than 2 SE; otherwise not."""
+    from cogflex.report import _grid_cautions
+
+    pair = [{"participant": "p1", "model_a": "flexible", "model_b": "forgetful", "elpd_diff": -10.0, "se": 3.0}]
+    # forgetful leads by 10 but its interpolated likelihood is 20 too high: corrected lead -10 -> flagged
+    flagged = _grid_cautions(pair, {"forgetful": {"p1": -20.0}, "flexible": {"p1": 0.0}}, ["p1"])
+    assert len(flagged) == 1 and flagged[0]["model"] == "forgetful" and flagged[0]["other"] == "flexible"
+    assert flagged[0]["corrected_elpd_diff"] == pytest.approx(-10.0)
+    # the loser's grid flatters it instead: the lead only grows -> not flagged
+    assert _grid_cautions(pair, {"flexible": {"p1": -20.0}}, ["p1"]) == []
+    # no interpolation (descriptive models) -> nothing to say
+    assert _grid_cautions(pair, {}, ["p1"]) == []
+    # a lead within 2 SE is undecided anyway: not flagged again
+    close = [dict(pair[0], se=6.0)]
+    assert _grid_cautions(close, {"forgetful": {"p1": -20.0}}, ["p1"]) == []
+    # pooled rows sum the participants' errors
+    pooled = [dict(pair[0], participant="all", elpd_diff=-30.0, se=5.0)]
+    errors = {"forgetful": {"p1": -12.0, "p2": -12.0}}
+    assert _grid_cautions(pooled, errors, ["p1", "p2"])[0]["corrected_elpd_diff"] == pytest.approx(6.0)
