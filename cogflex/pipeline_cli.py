@@ -122,7 +122,8 @@ def add_pipeline_commands(sub) -> None:
         description="Compare fits made on the same trials (refused otherwise): PSIS-LOO per model, ELPD differences "
         "with standard errors, stacking weights and Pareto-k diagnostics, per participant and pooled. Writes a CSV "
         "with one row per scope x model (columns: scope, participant, model, rank, elpd_loo, se, p_loo, elpd_diff, "
-        "dse, weight, n_trials, pareto_k_max, n_pareto_k_bad, share_pareto_k_bad, winner, decisive).")
+        "dse, weight, n_trials, pareto_k_max, n_pareto_k_bad, share_pareto_k_bad, winner, decisive) and, next to it, "
+        "<name>_pairwise.csv with every pair of models (elpd_diff = A - B, se, z).")
     _fits_arg(p)
     p.add_argument("--out", default="comparison.csv", metavar="FILE.csv", help="output CSV (default comparison.csv)")
     p.set_defaults(func=_cmd_compare)
@@ -148,10 +149,12 @@ def add_pipeline_commands(sub) -> None:
 
     p = sub.add_parser(
         "run", help="run or resume a pipeline: data -> fits -> comparison -> checks -> report",
-        description="Run a pipeline TOML (see `cogflex run --help` and cogflex/pipeline.py; preset: demo): load and "
-        "clean the data, fit the listed models, compare them, run posterior predictive checks and write "
-        "report.html, report.json, comparison.csv and pipeline.json. Rerunning resumes: finished fits made with "
-        "the same spec, data and settings are not recomputed.")
+        description="Run a pipeline TOML (sections [data] file/format/mapping/participants, [fit] models/draws/"
+        "tune/chains/seed/target_accept/sampler/hierarchical/jobs, [ppc] draws/seed/practice_bins/n_bins, [report] "
+        "title/thin; documented in cogflex/pipeline.py; copy models/pipelines/demo.toml): load and clean the data, "
+        "fit the listed models, compare them, run posterior predictive checks and write fits/, comparison.csv, "
+        "comparison_pairwise.csv, ppc/, report.html, report.json and pipeline.json. Rerunning resumes: finished "
+        "fits made with the same spec, data and settings are not recomputed; Ctrl-C exits 130.")
     p.add_argument("pipeline", metavar="PIPELINE.toml|PRESET", help="pipeline file (or a bundled preset: demo)")
     p.add_argument("--out", metavar="DIR", help="output directory (default: the file's `out`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
