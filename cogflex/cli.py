@@ -188,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cogflex.pipeline_cli import add_pipeline_commands
 
     add_pipeline_commands(sub)
+    from cogflex.adapt.cli import add_adapt_commands
+
+    add_adapt_commands(sub)
     return parser
 
 
