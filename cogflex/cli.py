@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cogflex",
         description="Task-switching toolkit: simulate neural task abstraction networks "
-        "(Sandbrink et al., NeurIPS 2024), load human task-switching data and fit the networks to it.",
+        "(Sandbrink et al., NeurIPS 2024), load human task-switching data, fit the networks to it, compare the "
+        "models in a report, and put NTA adapters on PyTorch networks.",
     )
     parser.add_argument("--version", action="version", version=f"cogflex {metadata.version('cogflex')}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
