@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -404,13 +404,6 @@ def run_adapt(config: AdaptConfig, data_dir: str | Path, *, progress: bool = Tru
                        wall_seconds=time.perf_counter() - start, pretrain_accuracy=pretrain_acc,
                        feature_size=feature_size,
                        seconds={"setup": setup_seconds, "curriculum": time.perf_counter() - start - setup_seconds})
-
-
-def with_regime(config: AdaptConfig, regime: str) -> AdaptConfig:
-    """``config`` with another regime (validated)."""
-    if regime not in config.regimes:
-        raise ConfigError("regime", f"unknown regime {regime!r} (defined: {', '.join(config.regimes)})")
-    return replace(config, regime=regime)
 
 
 def mean_se(values) -> tuple[float, float]:

@@ -93,6 +93,7 @@ def posterior_predictive_check(tree: xr.DataTree, data: TrialData, *, draws: int
         Practice bins (:func:`cogflex.data.practice_bins`).
     """
     from cogflex.fit.engine import select_participants
+    from cogflex.fit.fitting import _quiet_numerics
     from cogflex.fit.predictive import replicate
 
     if not isinstance(draws, int) or draws < 2:
@@ -104,19 +105,15 @@ def posterior_predictive_check(tree: xr.DataTree, data: TrialData, *, draws: int
         raise CogflexError(f"the {tree.attrs.get('model')} fit was made on other data than {data.source} "
                            "(data hashes differ): give the file it was fitted to")
     observed = _statistics(observed_for_fitting(selected), rules, bins)
-    reps = replicate(tree, data, draws=draws, seed=seed)
+    reps = replicate(tree, selected, draws=draws, seed=seed)
     simulated = pd.concat([_statistics(r, rules, bins) for r in reps], axis=1).reindex(observed.index)
     values = simulated.to_numpy(dtype=float)
     tail = (1 - interval) / 2
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(values, axis=1)
-            low = np.nanquantile(values, tail, axis=1)
-            high = np.nanquantile(values, 1 - tail, axis=1)
-            greater = np.nanmean(values > observed.to_numpy()[:, None], axis=1)
+    with _quiet_numerics():  # statistics undefined in every replication stay NaN
+        mean = np.nanmean(values, axis=1)
+        low = np.nanquantile(values, tail, axis=1)
+        high = np.nanquantile(values, 1 - tail, axis=1)
+        greater = np.nanmean(values > observed.to_numpy()[:, None], axis=1)
     out = observed.rename("observed").reset_index()
     out = out.assign(model=str(tree.attrs.get("model")), mean=mean, low=low, high=high, p_greater=greater,
                      replications=np.isfinite(values).sum(axis=1))

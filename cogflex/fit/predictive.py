@@ -16,7 +16,7 @@ import xarray as xr
 
 from cogflex.data.dataset import TrialData
 from cogflex.data.schema import derive
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS
+from cogflex.fit.engine import ACC_TERMS, RT_TERMS, select_participants
 from cogflex.fit.sequence import encode
 from cogflex.fit.simulate import _DIRS, model_parameter_names, simulate_participant
 from cogflex.fit.spec import ModelSpec, from_dict
@@ -63,11 +63,8 @@ def replicate(tree: xr.DataTree, data: TrialData, *, draws: int = 20, seed: int 
     """
     spec = spec_of(tree)
     params = draw_parameter_sets(tree, draws, seed=seed)
+    data, _ = select_participants(data, list(params))
     trials = data.trials
-    keep = trials["participant"].astype(str).isin(list(params))
-    trials = trials[keep.to_numpy()].reset_index(drop=True)
-    trials["participant"] = trials["participant"].cat.remove_unused_categories()
-    data = data.with_trials(trials)
     rng = np.random.default_rng(seed + 1)
     seqs = encode(data, np.ones(len(trials), dtype=bool))
     obs = tree["observed_data"].to_dataset()
