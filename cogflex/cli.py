@@ -132,6 +132,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import torch
+
+    from cogflex.reproduce import FIGURE_KEYS, figure, reproduce
+
+    if args.list:
+        for key in FIGURE_KEYS:
+            print(f"{key:<11} {figure(key).title}")
+        return 0
+    torch.set_num_threads(1)  # the steps are small: one thread is fastest and leaves the other core free
+    numbers = reproduce(args.figures, out=args.out, scale="quick" if args.quick else "paper")
+    checks = sum(f["checks"] for f in numbers["figures"].values())
+    met = sum(f["checks_passed"] for f in numbers["figures"].values())
+    print(f"{met}/{checks} checks met; wrote {args.out}/numbers.json, summary.md and the figures' PNGs "
+          f"({numbers['seconds_this_run']:.0f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cogflex`` command."""
     parser = argparse.ArgumentParser(
@@ -179,6 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the network-simulation demo (Fig. 2 flexible vs forgetful) instead of the pipeline")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("reproduce", help="reproduce the paper's figures: PNGs, numbers.json and summary.md",
+                       description="Run the experiments of Sandbrink et al. (2024) with the bundled presets and write "
+                       "one PNG per figure panel group, DIR/numbers.json (each key quantity with the paper's / "
+                       "reference value and whether it is met) and DIR/summary.md. Figures: fig2 (flexible vs "
+                       "forgetful), fig3 (task and subtask composition), fig4 (mechanism: two-variable reduction, "
+                       "block length), fig5 (regime maps), fig6 (fully connected network), fig8 (switch curves), "
+                       "correlated (correlated teachers). All of them take about a minute on 2 CPU cores; "
+                       "--quick runs the same code at reduced size (fewer seeds, expected gradient, shorter runs) "
+                       "in about 15 s, numbers not comparable with the paper. See docs/reproduce.md.")
+    p.add_argument("figures", nargs="*", metavar="FIG", help="figures to run (default: all)")
+    p.add_argument("--out", metavar="DIR", default="cogflex-reproduce",
+                   help="output directory (default: ./cogflex-reproduce); figures already in its numbers.json "
+                   "at the same scale are kept")
+    p.add_argument("--quick", action="store_true", help="reduced settings (CI): fewer seeds, expected gradient")
+    p.add_argument("--list", action="store_true", help="list the figures and exit")
+    p.set_defaults(func=_cmd_reproduce)
 
     from cogflex.data.cli import add_data_commands
 

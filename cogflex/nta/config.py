@@ -30,6 +30,7 @@ __all__ = [
     "Network",
     "Teachers",
     "Curriculum",
+    "Composition",
     "Regularizer",
     "Learning",
     "Recording",
@@ -152,6 +153,57 @@ class Curriculum:
 
 
 @dataclass(frozen=True)
+class Composition:
+    """A second curriculum phase of composed tasks (Sandbrink et al., 2024, Fig. 3).
+
+    From block ``start_block`` on, the blocks cycle through the composed
+    tasks instead of ``curriculum.order``. Composed task k is the target
+    matrix built from the teachers by ``tasks[k]``:
+
+    - ``kind = "mixture"`` (task composition): ``tasks[k]`` holds one weight
+      per teacher, W = sum_m tasks[k][m] W*_m; the authors' code mixes
+      neighbouring teachers half and half, ``[0.5, 0.5, 0]`` for A+B.
+    - ``kind = "rows"`` (subtask composition): ``tasks[k]`` names, for every
+      output unit, the teacher whose row it takes, e.g. ``[0, 1, 0, 1, 0, 1]``
+      (the authors' code alternates the rows of neighbouring teachers). Only
+      per-unit gates (``network.gating = "unit"``) can express such tasks by
+      gating alone.
+
+    Composed tasks have indices M, M + 1, ... in the recorded
+    ``current_task``; alignment is still measured against the M teachers.
+
+    Parameters
+    ----------
+    kind
+        ``"mixture"`` or ``"rows"``.
+    start_block
+        Index of the first block of the composed phase (0-based).
+    tasks
+        One entry per composed task, as described above.
+    """
+
+    kind: Literal["mixture", "rows"] = "mixture"
+    start_block: int = 1
+    tasks: tuple[tuple[float, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.start_block < 0:
+            raise ConfigError("start_block", f"must be zero or positive, got {self.start_block}")
+        for k, task in enumerate(self.tasks):
+            if not task:
+                raise ConfigError(f"tasks[{k}]", "must not be empty")
+            if any(not math.isfinite(v) for v in task):
+                raise ConfigError(f"tasks[{k}]", "must hold finite numbers")
+            if self.kind == "rows" and any(v != int(v) or v < 0 for v in task):
+                raise ConfigError(f"tasks[{k}]", "must list teacher indices (0, 1, ...) for kind = 'rows'")
+
+    @property
+    def active(self) -> bool:
+        """Whether any composed task is defined."""
+        return bool(self.tasks)
+
+
+@dataclass(frozen=True)
 class Regularizer:
     """Relative weights of the gate regulariser terms R(c).
 
@@ -160,11 +212,16 @@ class Regularizer:
     - ``nonnegative``: 10 * sum_p max(-c_p, 0)
     - ``l1``: 10 * 1/2 * (||c||_1 - 1)^2  (L1 gating manifold)
     - ``l2``: 1/2 * (||c||_2 - 1)^2       (L2 gating manifold)
+
+    With per-unit gates (``network.gating = "unit"``), ``per_unit = true``
+    takes the manifold norms over each output unit's P gates; ``false`` over
+    all P * d_out gates of the network at once, as the authors' code does.
     """
 
     nonnegative: float = 1.0
     l1: float = 0.0
     l2: float = 0.0
+    per_unit: bool = True
 
     def __post_init__(self) -> None:
         for name in ("nonnegative", "l1", "l2"):
@@ -314,6 +371,7 @@ class SimulationConfig:
     curriculum: Curriculum = field(default_factory=Curriculum)
     learning: Learning = field(default_factory=Learning)
     recording: Recording = field(default_factory=Recording)
+    composition: Composition = field(default_factory=Composition)
     sweep: Sweep = field(default_factory=Sweep)
 
     def __post_init__(self) -> None:
@@ -334,8 +392,21 @@ class SimulationConfig:
             if bad:
                 raise ConfigError("curriculum.order",
                                   f"task {bad[0]} does not exist (teachers.tasks = {teachers.tasks})")
+        self._check_composition()
         for point in self.sweep.points():
             self._check_point(point)
+
+    def _check_composition(self) -> None:
+        comp, tasks, d_out = self.composition, self.teachers.tasks, self.network.output_dim
+        for k, task in enumerate(comp.tasks):
+            field_name = f"composition.tasks[{k}]"
+            if comp.kind == "mixture" and len(task) != tasks:
+                raise ConfigError(field_name, f"needs one weight per teacher ({tasks}), got {len(task)}")
+            if comp.kind == "rows":
+                if len(task) != d_out:
+                    raise ConfigError(field_name, f"needs one teacher index per output unit ({d_out}), got {len(task)}")
+                if max(task) >= tasks:
+                    raise ConfigError(field_name, f"teacher {int(max(task))} does not exist (teachers.tasks = {tasks})")
 
     # -- derived quantities -------------------------------------------------
 
@@ -346,6 +417,11 @@ class SimulationConfig:
         if name == "block_length":
             return self.curriculum.block_length
         return float(getattr(self.learning, name))
+
+    @property
+    def n_targets(self) -> int:
+        """Number of trained tasks: the M teachers plus the composed tasks."""
+        return self.teachers.tasks + len(self.composition.tasks)
 
     @property
     def n_steps(self) -> int:

@@ -24,11 +24,19 @@ class BlockedSchedule:
         Block length in steps, one value per network ``(B,)``.
     order
         Task indices cycled through block by block (A, B, A, B, ... for ``(0, 1)``).
+    then
+        Optional second phase: from block ``switch_block`` on, the blocks cycle
+        through ``then`` instead (the composed tasks of Fig. 3).
+    switch_block
+        First block of the second phase.
     """
 
-    def __init__(self, steps_per_block: Sequence[int] | np.ndarray, order: Sequence[int]):
+    def __init__(self, steps_per_block: Sequence[int] | np.ndarray, order: Sequence[int],
+                 then: Sequence[int] = (), switch_block: int = 0):
         self.steps_per_block = np.asarray(steps_per_block, dtype=np.int64)
         self.order = np.asarray(order, dtype=np.int64)
+        self.then = np.asarray(then, dtype=np.int64)
+        self.switch_block = int(switch_block)
         if (self.steps_per_block < 1).any():
             raise ValueError("blocks must last at least one step")
 
@@ -41,7 +49,11 @@ class BlockedSchedule:
         """Task index of every network at steps ``start .. stop - 1``, ``(B, stop - start)``."""
         steps = np.arange(start, stop, dtype=np.int64)
         block = steps[None, :] // self.steps_per_block[:, None]
-        return self.order[block % len(self.order)]
+        first = self.order[block % len(self.order)]
+        if not len(self.then):
+            return first
+        second = self.then[np.maximum(block - self.switch_block, 0) % len(self.then)]
+        return np.where(block < self.switch_block, first, second)
 
     def segments(self, n_steps: int) -> int:
         """Upper bound on the number of blocks (segments between switches) in ``n_steps``."""

@@ -149,6 +149,8 @@ def simulate_reduced(
         raise ConfigError("network.gating", "the reduced model has one gate per path; use gating = 'path'")
     if config.teachers.kind != "orthogonal":
         raise ConfigError("teachers.kind", "the reduced model needs orthogonal teachers")
+    if config.composition.active:
+        raise ConfigError("composition", "the reduced model covers the M teachers only; simulate the full network")
     dev = resolve_device(device)
     init = initial_state(config, dtype=torch.float64, device=dev)
     w0 = project(init.weights, init.teachers) if weights is None else weights

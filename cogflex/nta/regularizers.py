@@ -6,8 +6,10 @@ R(c) = lambda * [ w_nn * 10 * sum_p max(-c_p, 0)
 
 with (w_nn, w_l1, w_l2) normalised to sum to one (Sandbrink et al., 2024).
 Gates are given as ``(N, P)``: one row per network and gate row (B * R rows;
-R = d_out for per-unit gates), P paths. Norms run over the paths; a network's
-regulariser is the sum over its gate rows.
+R = d_out for per-unit gates), P paths. Norms run over the paths of a row; a
+network's regulariser is the sum over its gate rows. With ``group = R`` the
+manifold norms instead run over all gates of a network (R consecutive rows),
+as the authors' code does for per-unit gates (one flat gate vector).
 """
 
 from __future__ import annotations
@@ -37,16 +39,33 @@ class GateRegularizer:
     nonnegative: torch.Tensor
     l1: torch.Tensor
     l2: torch.Tensor
+    group: int = 1
 
     @classmethod
-    def from_weights(cls, weights: Regularizer, strength: torch.Tensor, *, rows: int = 1) -> GateRegularizer:
+    def from_weights(cls, weights: Regularizer, strength: torch.Tensor, *, rows: int = 1,
+                     per_row: bool = True) -> GateRegularizer:
         """Coefficients from relative ``weights`` and per-network lambda ``(B,)``.
 
-        ``rows`` gate rows per network (R) repeat each network's coefficients.
+        ``rows`` gate rows per network (R) repeat each network's coefficients;
+        ``per_row = False`` takes the manifold norms over all R rows of a network.
         """
         w_nn, w_l1, w_l2 = weights.normalized()
         lam = strength.reshape(-1).repeat_interleave(rows).unsqueeze(-1)
-        return cls(nonnegative=lam * w_nn, l1=lam * w_l1, l2=lam * w_l2)
+        return cls(nonnegative=lam * w_nn, l1=lam * w_l1, l2=lam * w_l2, group=1 if per_row else rows)
+
+    def _group_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """Sum ``(..., N, 1)`` over each group of rows, broadcast back to every row."""
+        if self.group == 1:
+            return x
+        shape = x.shape
+        summed = x.reshape(*shape[:-2], -1, self.group, 1).sum(-2, keepdim=True)
+        return summed.expand(*shape[:-2], -1, self.group, 1).reshape(shape)
+
+    def _l1_norm(self, c: torch.Tensor) -> torch.Tensor:
+        return self._group_sum(c.abs().sum(-1, keepdim=True))
+
+    def _l2_norm(self, c: torch.Tensor) -> torch.Tensor:
+        return self._group_sum(c.square().sum(-1, keepdim=True)).sqrt()
 
     @cached_property
     def uses_l2(self) -> bool:
@@ -56,9 +75,10 @@ class GateRegularizer:
     def value(self, c: torch.Tensor) -> torch.Tensor:
         """R(c) per gate row, shape ``c.shape[:-1]``."""
         nonneg = 10.0 * torch.relu(-c).sum(-1, keepdim=True)
-        l1 = 5.0 * (c.abs().sum(-1, keepdim=True) - 1.0) ** 2
-        l2 = 0.5 * (torch.linalg.vector_norm(c, dim=-1, keepdim=True) - 1.0) ** 2
-        return (self.nonnegative * nonneg + self.l1 * l1 + self.l2 * l2).squeeze(-1)
+        l1 = 5.0 * (self._l1_norm(c) - 1.0) ** 2
+        l2 = 0.5 * (self._l2_norm(c) - 1.0) ** 2
+        # A group's manifold terms are shared by its rows: count them once.
+        return (self.nonnegative * nonneg + (self.l1 * l1 + self.l2 * l2) / self.group).squeeze(-1)
 
     @cached_property
     def _sign_terms(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -81,14 +101,14 @@ class GateRegularizer:
     def add_gradient_(self, out: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Add dR/dc to ``out`` in place; return ``out``."""
         a, b, k = self._sign_terms
-        scale = torch.addcmul(a, b, c.abs().sum(-1, keepdim=True))
+        scale = torch.addcmul(a, b, self._l1_norm(c))
         out.addcmul_(torch.sign(c), scale).sub_(k)
         if self.uses_l2:
             out.add_(self._l2_term(c))
         return out
 
     def _l2_term(self, c: torch.Tensor) -> torch.Tensor:
-        return self.l2 * (1.0 - 1.0 / torch.linalg.vector_norm(c, dim=-1, keepdim=True)) * c
+        return self.l2 * (1.0 - 1.0 / self._l2_norm(c)) * c
 
     def bind(self, gates: torch.Tensor) -> Callable[[torch.Tensor], None]:
         """An in-place adder of dR/dc for one fixed gates tensor ``(N, P)`` (the Euler step's hot path).
@@ -103,6 +123,8 @@ class GateRegularizer:
         norm_2d, scale = norm.view(n, 1), torch.empty(n, 1, dtype=gates.dtype, device=gates.device)
         a, b, k = self._sign_terms
         uses_l2 = self.uses_l2
+        if self.group > 1:
+            return lambda out: self.add_gradient_(out, gates)
 
         def add(out: torch.Tensor) -> None:
             torch.sign(gates, out=sign)

@@ -25,7 +25,7 @@ from cogflex.nta.dynamics import NetworkBatch, sample_input_covariance
 from cogflex.nta.metrics import SwitchTracker, alignment, best_matching
 from cogflex.nta.regularizers import GateRegularizer
 from cogflex.nta.results import SimulationResult, build_dataset
-from cogflex.nta.teachers import make_teachers
+from cogflex.nta.teachers import compose_tasks, make_teachers
 
 __all__ = ["simulate", "simulate_batch", "InitialState", "initial_state", "CHUNK_STEPS", "resolve_device"]
 
@@ -139,9 +139,12 @@ def simulate(
     dev = resolve_device(device)
     init = initial or initial_state(config, dtype=dtype, device=dev)
     _check_initial(init, config)
+    teachers = init.teachers.to(dtype=dtype, device=dev)
+    # Composed tasks (Fig. 3) are further targets built from the teachers.
+    targets = torch.cat([teachers, compose_tasks(teachers, config.composition)], dim=1)
     batch = NetworkBatch.build(
         init.weights.to(dtype=dtype, device=dev),
-        init.teachers.to(dtype=dtype, device=dev),
+        targets,
         init.gates.to(dtype=dtype, device=dev),
         grid_points=len(list(config.sweep.points())),
         gating=config.network.gating,
@@ -184,18 +187,23 @@ def simulate_batch(
         raise ValueError(f"batch holds {batch.n_networks} networks, config needs {n_net}")
     params = {name: np.array([config.value(name, p) for p in points] * n_seeds) for name in SWEEPABLE}
     dt = config.learning.dt
+    n_targets = config.n_targets
+    if batch.z.shape[1] - batch.paths != n_targets:
+        raise ValueError(f"batch holds {batch.z.shape[1] - batch.paths} tasks, config needs {n_targets}")
     if task_sequence is None:
         steps_per_block = np.rint(params["block_length"] / dt).astype(np.int64)
         order = config.curriculum.order or tuple(range(config.teachers.tasks))
-        schedule: Schedule = BlockedSchedule(steps_per_block, order)
+        composed = tuple(range(config.teachers.tasks, n_targets))
+        schedule: Schedule = BlockedSchedule(steps_per_block, order, then=composed,
+                                             switch_block=config.composition.start_block)
         n_steps = config.n_steps
     else:
         schedule = ExplicitSchedule(np.asarray(task_sequence), n_net)
         n_steps = schedule.n_steps
         seq = schedule.tasks(0, n_steps)
-        if n_steps == 0 or seq.min() < 0 or seq.max() >= config.teachers.tasks:
+        if n_steps == 0 or seq.min() < 0 or seq.max() >= n_targets:
             raise ConfigError("task_sequence",
-                              f"needs at least one step, task indices in 0..{config.teachers.tasks - 1}")
+                              f"needs at least one step, task indices in 0..{n_targets - 1}")
     sampled = config.learning.mode == "sampled"
     result_data = _run(batch, schedule, n_steps, params, config, sampled=sampled, progress=progress)
     wall = time.perf_counter() - started
@@ -224,15 +232,17 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
     learning, recording = config.learning, config.recording
     n_net, rows = batch.n_networks, batch.gate_rows
     as_tensor = lambda a: torch.as_tensor(a, dtype=dtype, device=dev)  # noqa: E731
-    reg = GateRegularizer.from_weights(learning.regularizer, as_tensor(params["regularization"]), rows=rows)
+    reg = GateRegularizer.from_weights(learning.regularizer, as_tensor(params["regularization"]), rows=rows,
+                                       per_row=learning.regularizer.per_unit)
     batch.set_learning(as_tensor(learning.dt / params["weight_timescale"]),
                        as_tensor(learning.dt / params["gate_timescale"]), reg)
-    onehot = torch.eye(config.teachers.tasks, dtype=dtype, device=dev)
+    onehot = torch.eye(config.n_targets, dtype=dtype, device=dev)
 
     log_every = recording.log_every or max(1, n_steps // 1000)
     tracker = SwitchTracker(n_net, schedule.segments(n_steps), recording.criterion, recording.switch_curve)
     noise = _InputNoise(config, batch.input_dim, dtype=dtype, device=dev) if sampled else None
-    teachers_full = batch.to_full(batch.teachers)  # (B, M, d_out, d_in)
+    # Alignment is measured against the M teachers (composed tasks follow them).
+    teachers_full = batch.to_full(batch.teachers)[:, : config.teachers.tasks]  # (B, M, d_out, d_in)
     logs: dict[str, list[np.ndarray]] = {k: [] for k in ("step", "loss", "task", "gates", "alignment",
                                                           "total_alignment", "weight_speed", "gate_speed")}
     loss_buf = torch.empty(CHUNK_STEPS, n_net, 1, 1, dtype=dtype, device=dev)
@@ -277,6 +287,8 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
     final_w = batch.to_full(batch.weights)
     final_align = alignment(final_w, teachers_full)
     return {
+        "final_weights": final_w.double().cpu().numpy(),
+        "teachers": teachers_full.double().cpu().numpy(),
         **{k: np.concatenate(v, axis=-1 if k == "step" else 1) for k, v in logs.items()},
         "final_gates": batch.gates.double().cpu().numpy(),
         "final_alignment": final_align.double().cpu().numpy(),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from cogflex.nta.config import Teachers
+from cogflex.nta.config import Composition, Teachers
 
-__all__ = ["make_teachers", "orthogonal_teachers", "correlated_teachers", "iid_teachers"]
+__all__ = ["make_teachers", "compose_tasks", "orthogonal_teachers", "correlated_teachers", "iid_teachers"]
 
 
 def make_teachers(
@@ -21,6 +21,22 @@ def make_teachers(
             spec.tasks, output_dim, input_dim, spec.overlap, generator=generator, dtype=dtype
         )
     return iid_teachers(spec.tasks, output_dim, input_dim, generator=generator, dtype=dtype)
+
+
+def compose_tasks(teachers: torch.Tensor, composition: Composition) -> torch.Tensor:
+    """Target matrices of the composed tasks, ``(..., K, d_out, d_in)`` from teachers ``(..., M, d_out, d_in)``.
+
+    ``"mixture"``: W_k = sum_m tasks[k][m] W*_m (task composition);
+    ``"rows"``: row i of W_k is row i of teacher tasks[k][i] (subtask composition).
+    """
+    if not composition.tasks:
+        return teachers[..., :0, :, :]
+    if composition.kind == "mixture":
+        weights = torch.tensor(composition.tasks, dtype=teachers.dtype, device=teachers.device)  # (K, M)
+        return torch.einsum("km,...mij->...kij", weights, teachers)
+    index = torch.tensor(composition.tasks, dtype=torch.long, device=teachers.device)  # (K, d_out)
+    rows = torch.arange(teachers.shape[-2], device=teachers.device)
+    return teachers[..., index, rows, :]
 
 
 def orthogonal_teachers(
