@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from cogflex.errors import CogflexError, DivergenceError, InterruptedFit
+from cogflex.executors import add_backend_options
 
 __all__ = ["main"]
 
@@ -64,14 +65,22 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from cogflex.errors import ConfigError
+    from cogflex.executors import make_executor
     from cogflex.io import atomic_path
-    from cogflex.nta import plots, simulate
+    from cogflex.nta import plots
+    from cogflex.nta.simulation import resolve_device
+    from cogflex.nta.sweeps import run_sweep
 
     config = _load(args)
     if not config.sweep.axes:
         raise ConfigError("sweep", f"{args.config} has no [sweep] table listing the values to sweep")
-    result = simulate(config, device=args.device, progress=not args.quiet)
+    device = str(resolve_device(args.device))
     out = Path(args.out or f"cogflex-{config.name}")
+    executor = make_executor(args.backend, workers=args.jobs, address=args.address)
+    try:
+        result = run_sweep(config, out=out, executor=executor, device=device)
+    finally:
+        executor.close()
     result.save(out)
     table = result.table()
     with atomic_path(out / "results.csv") as tmp:
@@ -170,11 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("sweep", help="run a hyperparameter grid batched; write results.csv and a regime map",
-                       description="Run every point of the config's [sweep] grid (x seeds) as one batch and write "
+                       description="Run every point of the config's [sweep] grid (x seeds) and write "
                        "DIR/results.csv (one row per grid point), DIR/summary.json, DIR/trajectories.nc and, for "
-                       "two swept parameters, DIR/regime_map.png.")
+                       "two swept parameters, DIR/regime_map.png. The grid runs in units, one per value of the "
+                       "first swept parameter (each a batch of all its settings x seeds); finished units are kept "
+                       "in DIR/.units/sweep/ and reused when the command is run again after an interruption "
+                       "(a changed setting recomputes exactly the units it affects).")
     p.add_argument("config", metavar="PRESET|GRID.toml", help="preset name or TOML file with a [sweep] table")
     _add_run_options(p)
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="units in parallel processes (default 1; with --backend ray and no --address: the CPUs "
+                   "of the local Ray instance)")
+    add_backend_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: ./cogflex-<name>)")
     p.set_defaults(func=_cmd_sweep)
 

@@ -238,7 +238,8 @@ def _file_digest(path: Path) -> str:
 
 
 def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print, source: str | Path | None = None) -> PipelineResult:
+                 log: Callable[[str], None] = print, source: str | Path | None = None,
+                 executor=None) -> PipelineResult:
     """Run (or resume) a pipeline; return where everything went.
 
     Parameters
@@ -251,6 +252,9 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
         Progress bars for sampling and PSIS-LOO.
     log
         Receives one line per step (default: print).
+    executor
+        Runs the per-participant fits (default: a local pool of ``[fit] jobs``
+        processes; see :mod:`cogflex.executors` for Ray).
     """
     import pandas as pd
 
@@ -306,7 +310,8 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
             log(f"fit {spec.name}: {why}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FitWarning)  # reported in the report
-                result = fit(fd, spec, options=options, out=fits_dir, executor=LocalExecutor(pipe.fit.jobs))
+                result = fit(fd, spec, options=options, out=fits_dir,
+                             executor=executor or LocalExecutor(pipe.fit.jobs))
             s = result.summary
             log(f"fit {spec.name}: {s['wall_seconds']:.0f} s, R-hat max {s['rhat_max']:.3f}, bulk ESS min "
                 f"{s['ess_bulk_min']:.0f}, divergences {s['divergences']}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cogflex.executors import add_backend_options
+
 __all__ = ["add_pipeline_commands", "run_demo"]
 
 
@@ -88,9 +90,15 @@ def _bins(text: str):
 
 
 def _cmd_run(args) -> int:
-    from cogflex.pipeline import run_pipeline
+    from cogflex.executors import make_executor
+    from cogflex.pipeline import load_pipeline, run_pipeline
 
-    run_pipeline(args.pipeline, out=args.out, progress=not args.quiet)
+    pipe = load_pipeline(args.pipeline)
+    executor = make_executor(args.backend, workers=pipe.fit.jobs, address=args.address)
+    try:
+        run_pipeline(pipe, out=args.out, progress=not args.quiet, executor=executor, source=args.pipeline)
+    finally:
+        executor.close()
     return 0
 
 
@@ -154,8 +162,10 @@ def add_pipeline_commands(sub) -> None:
         "title/thin; documented in cogflex/pipeline.py; copy models/pipelines/demo.toml): load and clean the data, "
         "fit the listed models, compare them, run posterior predictive checks and write fits/, comparison.csv, "
         "comparison_pairwise.csv, ppc/, report.html, report.json and pipeline.json. Rerunning resumes: finished "
-        "fits made with the same spec, data and settings are not recomputed; Ctrl-C exits 130.")
+        "fits made with the same spec, data and settings are not recomputed, nor are the finished participants of "
+        "an interrupted fit (fits/.units/); Ctrl-C exits 130.")
     p.add_argument("pipeline", metavar="PIPELINE.toml|PRESET", help="pipeline file (or a bundled preset: demo)")
+    add_backend_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: the file's `out`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_run)

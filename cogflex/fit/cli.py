@@ -7,6 +7,8 @@ import json
 import warnings
 from pathlib import Path
 
+from cogflex.executors import add_backend_options
+
 __all__ = ["add_fit_commands"]
 
 
@@ -61,35 +63,46 @@ def _params(args) -> dict:
 
 def _cmd_fit(args) -> int:
     from cogflex.data.cli import _load
-    from cogflex.fit.executor import LocalExecutor
-    from cogflex.fit.fitting import FitOptions, FitWarning, fit
+    from cogflex.executors import make_executor
+    from cogflex.fit.fitting import FitOptions
 
     data = _load(args)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                          sampler=args.sampler, target_accept=args.target_accept, hierarchical=args.hierarchical,
                          progress=not args.quiet, posterior_predictive=args.posterior_predictive)
     out = Path(args.out)
-    for model in args.model:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitWarning)  # printed below, with the summary
-            result = fit(data, model, options=options, participants=args.participants or None, out=out,
-                         executor=LocalExecutor(args.jobs))
-        s = result.summary
-        print(f"{s['model']}: {s['n_trials']} trials, {len(s['participants'])} participant(s), "
-              f"{'hierarchical' if s['hierarchical'] else 'per participant'}, {s['wall_seconds']:.1f} s "
-              f"(network tables {s['seconds']['tables']:.1f} s, mode search {s['seconds']['mode_search']:.1f} s, "
-              f"sampling {s['seconds']['sampling']:.1f} s)")
-        print(f"  R-hat max {s['rhat_max']:.4f}, bulk ESS min {s['ess_bulk_min']:.0f}, tail ESS min "
-              f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
-        for w in s["warnings"]:
-            print(f"  WARNING: {w}")
-        for name in ("gate_timescale", "weight_timescale", "regularization"):
-            if name in s["parameters"]:
-                vals = ", ".join(f"{p} {v['mean']:.3g} [{v['low_94']:.3g}, {v['high_94']:.3g}]"
-                                 for p, v in s["parameters"][name].items())
-                print(f"  {name}: {vals}")
-        print(f"  wrote {result.path} and {out / (s['model'] + '.summary.json')}")
+    executor = make_executor(args.backend, workers=args.jobs, address=args.address)
+    try:
+        for model in args.model:
+            _fit_and_print(data, model, options, args, out, executor)
+    finally:
+        executor.close()
     return 0
+
+
+def _fit_and_print(data, model, options, args, out: Path, executor) -> None:
+    """Fit one model and print its summary lines."""
+    from cogflex.fit.fitting import FitWarning, fit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)  # printed below, with the summary
+        result = fit(data, model, options=options, participants=args.participants or None, out=out,
+                     executor=executor)
+    s = result.summary
+    print(f"{s['model']}: {s['n_trials']} trials, {len(s['participants'])} participant(s), "
+          f"{'hierarchical' if s['hierarchical'] else 'per participant'}, {s['wall_seconds']:.1f} s "
+          f"(network tables {s['seconds']['tables']:.1f} s, mode search {s['seconds']['mode_search']:.1f} s, "
+          f"sampling {s['seconds']['sampling']:.1f} s)")
+    print(f"  R-hat max {s['rhat_max']:.4f}, bulk ESS min {s['ess_bulk_min']:.0f}, tail ESS min "
+          f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
+    for w in s["warnings"]:
+        print(f"  WARNING: {w}")
+    for name in ("gate_timescale", "weight_timescale", "regularization"):
+        if name in s["parameters"]:
+            vals = ", ".join(f"{p} {v['mean']:.3g} [{v['low_94']:.3g}, {v['high_94']:.3g}]"
+                             for p, v in s["parameters"][name].items())
+            print(f"  {name}: {vals}")
+    print(f"  wrote {result.path} and {out / (s['model'] + '.summary.json')}")
 
 
 def _cmd_simulate_data(args) -> int:
@@ -163,8 +176,13 @@ def add_fit_commands(sub) -> None:
                    help="NUTS implementation: nutpie (fast, default when installed) or pymc")
     p.add_argument("--posterior-predictive", type=int, default=0, metavar="N",
                    help="add N replications of the data under posterior draws (posterior_predictive group)")
-    p.add_argument("--jobs", type=int, default=1, help="per-participant fits in parallel processes (default 1)")
-    p.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="per-participant fits in parallel processes (default 1; with --backend ray and no "
+                   "--address: the CPUs of the local Ray instance)")
+    add_backend_options(p)
+    p.add_argument("--out", metavar="DIR", required=True,
+                   help="output directory; finished participant fits are kept in DIR/.units/ and reused when "
+                   "the command is run again after an interruption")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_fit)
 

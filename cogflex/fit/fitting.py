@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ from cogflex.fit.engine import (
 from cogflex.fit.executor import LocalExecutor
 from cogflex.fit.spec import ModelSpec, load_model
 from cogflex.io import atomic_path, write_json
+from cogflex.units import UnitStore
 
 __all__ = ["FitWarning", "FitOptions", "FitResult", "fit", "diagnostics", "summarize_fit", "load_fit",
            "NAMED_PARAMETERS"]
@@ -210,7 +212,7 @@ def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: Fi
     else:
         jobs = [_subset(fd, i) for i in range(len(fd.participants))]
     executor = executor or LocalExecutor()
-    results = executor.map(_fit_one, [(spec, job, options, cache_dir, i) for i, job in enumerate(jobs)])
+    results = _run_units(spec, jobs, options, cache_dir, executor, out)
     tree = _assemble(spec, fd, options, results, hierarchical=options.hierarchical)
     if options.posterior_predictive:
         if not isinstance(data, TrialData):
@@ -228,6 +230,39 @@ def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: Fi
         save_tree(tree, path)
         write_json(out / f"{spec.name}.summary.json", summary)
     return FitResult(tree=tree, summary=summary, path=path)
+
+
+def _unit_settings(spec: ModelSpec, job: FitData, options: FitOptions, index: int) -> dict:
+    """Everything one participant's (or a hierarchical) fit depends on: its unit key."""
+    return {"model_spec": spec.to_dict(), "trial_set": trial_set_digest(job), "participants": job.participants,
+            "job_index": index, "seed": options.seed, "draws": options.draws, "tune": options.tune,
+            "chains": options.chains, "sampler": options.resolved_sampler(),
+            "target_accept": options.target_accept, "hierarchical": options.hierarchical,
+            "cogflex_version": __version__}
+
+
+def _run_units(spec: ModelSpec, jobs: list[FitData], options: FitOptions, cache_dir: str | None, executor,
+               out: Path | None) -> list[dict]:
+    """Run the jobs; with ``out``, keep every finished job in ``out/.units/<model>/`` and reuse it on a rerun."""
+    if out is None:
+        return executor.map(_fit_one, [(spec, job, options, cache_dir, i) for i, job in enumerate(jobs)])
+    store = UnitStore(out / ".units" / spec.name)
+    store.clear_stale_parts()
+    names = ["+".join(job.participants) if options.hierarchical else job.participants[0] for job in jobs]
+    settings = [_unit_settings(spec, job, options, i) for i, job in enumerate(jobs)]
+    results: list[dict | None] = [store.load(f"{spec.name} {n}", s) for n, s in zip(names, settings)]
+    reused = sum(r is not None for r in results)
+    if reused:
+        print(f"{spec.name}: reusing {reused} finished participant fit(s) from {store.folder}", file=sys.stderr)
+    todo = [i for i, r in enumerate(results) if r is None]
+
+    def done(k: int, result: dict) -> None:
+        i = todo[k]
+        results[i] = result
+        store.save(f"{spec.name} {names[i]}", settings[i], result, seconds=result["seconds"]["total"])
+
+    executor.run(_fit_one, [(spec, jobs[i], options, cache_dir, i) for i in todo], on_done=done)
+    return results  # type: ignore[return-value]
 
 
 def _assemble(spec: ModelSpec, fd: FitData, options: FitOptions, results: list[dict], *, hierarchical: bool):

@@ -1,0 +1,109 @@
+"""Finished job units on disk, so that a killed run resumes where it stopped.
+
+A long job (a fit over many participants, a sweep over a grid) is split into
+units. A :class:`UnitStore` keeps each finished unit's result in its own file
+(written to a temporary name, then renamed: a file that exists is complete)
+together with the unit's *key*, the hash of everything its result depends on
+(model/config, data digest, seeds, sampler settings). ``manifest.json`` lists
+the units with their key and the settings behind it, so a rerun can say
+exactly which units a changed config or data invalidates.
+
+Unit files are Python pickles written by this version of cogflex for this
+run's own resumption (not an exchange format); an unreadable one is
+recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cogflex.io import atomic_path, json_ready, write_json
+
+__all__ = ["UnitStore", "unit_key"]
+
+#: Layout version of the unit files; a change invalidates every stored unit.
+UNIT_FORMAT = 1
+
+
+def unit_key(settings: Mapping[str, Any]) -> str:
+    """SHA-256 of ``settings`` as canonical JSON (what a unit's result depends on)."""
+    text = json.dumps(json_ready({"format": UNIT_FORMAT, **settings}), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class UnitStore:
+    """Finished units of one job in ``folder`` (created on the first save).
+
+    Parameters
+    ----------
+    folder
+        Where the unit files and ``manifest.json`` live.
+    log
+        Called with one line per reused, invalidated or damaged unit (default: stderr).
+    """
+
+    def __init__(self, folder: str | Path, *, log: Callable[[str], None] | None = None):
+        self.folder = Path(folder)
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._manifest = self._read_manifest()
+
+    def _read_manifest(self) -> dict[str, Any]:
+        path = self.folder / "manifest.json"
+        try:
+            data = json.loads(path.read_text())
+            return data if isinstance(data.get("units"), dict) else {"units": {}}
+        except (OSError, ValueError, AttributeError):
+            return {"units": {}}
+
+    def _file(self, name: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        return self.folder / f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.unit"
+
+    def load(self, name: str, settings: Mapping[str, Any]) -> Any | None:
+        """The stored result of unit ``name`` if it was computed with ``settings``, else ``None`` (and why, logged)."""
+        path = self._file(name)
+        if not path.exists():
+            return None
+        key = unit_key(settings)
+        try:
+            with path.open("rb") as fh:
+                stored = pickle.load(fh)
+            stored_key, result = stored["key"], stored["result"]
+        except Exception:  # noqa: BLE001 - any damage means: recompute
+            self.log(f"{name}: stored result unreadable; recomputing")
+            return None
+        if stored_key != key:
+            old = self._manifest["units"].get(name, {}).get("settings", {})
+            changed = sorted(k for k in set(old) | set(settings)
+                             if json_ready(old.get(k)) != json_ready(settings.get(k)))
+            self.log(f"{name}: {', '.join(changed) or 'settings'} changed since it was computed; recomputing")
+            return None
+        return result
+
+    def save(self, name: str, settings: Mapping[str, Any], result: Any, *, seconds: float | None = None) -> None:
+        """Store the result of unit ``name`` atomically and record it in the manifest."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._file(name)
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            pickle.dump({"key": unit_key(settings), "result": result}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        self._manifest["units"][name] = {
+            "file": path.name, "key": unit_key(settings), "settings": json_ready(dict(settings)),
+            "seconds": seconds, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        write_json(self.folder / "manifest.json", self._manifest)
+
+    def clear_stale_parts(self) -> int:
+        """Remove temporary files left by a killed writer; return how many."""
+        if not self.folder.exists():
+            return 0
+        stale = list(self.folder.glob(".*.part"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
