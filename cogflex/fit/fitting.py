@@ -234,11 +234,27 @@ def fit(data: TrialData | FitData, model: str | Path | ModelSpec, *, options: Fi
 
 def _unit_settings(spec: ModelSpec, job: FitData, options: FitOptions, index: int) -> dict:
     """Everything one participant's (or a hierarchical) fit depends on: its unit key."""
-    return {"model_spec": spec.to_dict(), "trial_set": trial_set_digest(job), "participants": job.participants,
+    return {"model_spec": spec.to_dict(), "data": _job_digest(job), "participants": job.participants,
             "job_index": index, "seed": options.seed, "draws": options.draws, "tune": options.tune,
             "chains": options.chains, "sampler": options.resolved_sampler(),
             "target_accept": options.target_accept, "hierarchical": options.hierarchical,
             "cogflex_version": __version__}
+
+
+def _job_digest(job: FitData) -> str:
+    """Hash of one job's own data (its sequences and observed trials), not of the whole file.
+
+    Editing one participant's trials changes only that participant's unit.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for seq in job.sequences:
+        for arr in (seq.task, seq.features, seq.session, seq.observed):
+            h.update(np.ascontiguousarray(arr).tobytes())
+    # row, seq_row: where the trials sit in the file and in the whole selection, not what they are
+    h.update(job.trials.drop(columns=["row", "seq_row"], errors="ignore").to_csv(index=False).encode())
+    return h.hexdigest()
 
 
 def _run_units(spec: ModelSpec, jobs: list[FitData], options: FitOptions, cache_dir: str | None, executor,

@@ -206,3 +206,25 @@ def test_cli_rejects_an_address_without_ray(tmp_path, capsys):
     assert main(["sweep", "fig5-grid-b", "--seeds", "1", "--address", "auto", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cogflex: error:") and len(err.splitlines()) == 1 and "address" in err
+
+
+def test_changed_data_of_one_participant_refits_only_that_participant(four_players, tmp_path, capsys):
+    model = write_model(tmp_path, "descriptive")
+    fit(four_players, model, options=OPTIONS, out=tmp_path / "out")
+    trials = four_players.trials
+    victim = trials["participant"].unique()[2]
+    rows = trials.index[trials["participant"] == victim]
+    changed = four_players.with_trials(trials.drop(index=rows[7]).reset_index(drop=True))
+    capsys.readouterr()
+    fit(changed, model, options=OPTIONS, out=tmp_path / "out")
+    err = capsys.readouterr().err
+    assert "reusing 3 finished participant fit(s)" in err, err
+    assert f"tiny-descriptive {victim}: data changed" in err, err
+
+
+def test_regime_map_benchmark_runs_on_cpu(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "analyses" / "bench_regime_map.py"
+    done = subprocess.run([sys.executable, str(script), "--size", "3", "--seeds", "1", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300, cwd=script.parent)
+    assert done.returncode == 0, done.stderr
+    assert '"networks": 9' in done.stdout and '"device": "cpu"' in done.stdout
