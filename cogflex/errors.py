@@ -7,11 +7,25 @@ field, file, column or row) without needing a traceback.
 
 from __future__ import annotations
 
-__all__ = ["CogflexError", "ConfigError", "DataError", "DivergenceError", "InterruptedFit"]
+__all__ = ["CogflexError", "one_line", "ConfigError", "DataError", "DivergenceError", "InterruptedFit"]
 
 
 class CogflexError(Exception):
-    """Base class of the errors cogflex reports to users."""
+    """Base class of the errors cogflex reports to users.
+
+    ``str()`` of an error is always one line: line breaks and other control characters that reach a message
+    (from a file name, a TOML key, a value or a library's own message) are written as escapes.
+    """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break and control character written as its escape (newline, NUL, U+2028...)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
 class ConfigError(CogflexError, ValueError):

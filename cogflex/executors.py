@@ -133,6 +133,8 @@ class RayExecutor:
 def make_executor(backend: str = "local", *, workers: int = 1, address: str | None = None,
                   num_cpus: int | None = None) -> LocalExecutor | RayExecutor:
     """The executor for ``--backend local|ray`` (``workers`` sets the local pool and the local Ray CPUs)."""
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError("jobs", f"must be at least 1, got {workers!r}")
     if backend == "local":
         if address is not None:
             raise ConfigError("address", "is only used with --backend ray")
@@ -140,8 +142,6 @@ def make_executor(backend: str = "local", *, workers: int = 1, address: str | No
     if backend == "ray":
         return RayExecutor(address=address, num_cpus=num_cpus or workers)
     raise ConfigError("backend", f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-
-
 
 
 def add_backend_options(parser) -> None:

@@ -142,9 +142,21 @@ class Pipeline:
     report: ReportStep = field(default_factory=ReportStep)
     base: str = ""  # directory relative paths are resolved against (the pipeline file's)
 
-    def path(self, value: str) -> Path:
-        """``value`` resolved against the pipeline file's directory."""
-        p = Path(value).expanduser()
+    def __post_init__(self) -> None:
+        named = [("out", self.out), ("data.file", self.data.file), ("data.mapping", self.data.mapping)]
+        named += [("fit.models", m) for m in self.fit.models if m.endswith(".toml")]
+        for key, value in named:
+            if value:
+                self.path(value, key=key)
+
+    def path(self, value: str, *, key: str = "path") -> Path:
+        """``value`` resolved against the pipeline file's directory (``key`` names it in errors)."""
+        if "\x00" in value:
+            raise ConfigError(key, f"{value!r} holds a NUL character")
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError as exc:  # ~user that does not exist
+            raise ConfigError(key, f"cannot expand {value!r} ({exc})") from None
         return (p if p.is_absolute() or not self.base else Path(self.base) / p).resolve()
 
     @property
@@ -272,7 +284,12 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     if out is not None:
         pipe = replace(pipe, out=str(Path(out).resolve()))
     out_dir = pipe.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError("out", f"{out_dir} (or a folder above it) is a file, not a folder") from None
+    except OSError as exc:
+        raise ConfigError("out", f"cannot create the output folder {out_dir} ({exc.strerror or exc})") from None
     stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
     for p in stale:  # temporary files of a run that was killed while writing (SIGKILL, power loss)
         p.unlink()

@@ -15,10 +15,14 @@ __all__ = ["add_pipeline_commands", "run_demo"]
 def _cmd_compare(args) -> int:
     import pandas as pd
 
-    from cogflex.fit.compare import compare_fits, load_fits
+    from cogflex.fit.compare import compare_fits, compare_shards, group_shards, load_fits
 
-    fits = load_fits(args.fits)
-    comparison = compare_fits(fits, thin=args.thin, progress=not args.quiet)
+    shards = group_shards(args.fits)
+    if len(shards) == 1:
+        comparison = compare_fits(load_fits(list(shards[0].values())), thin=args.thin, progress=not args.quiet)
+    else:
+        print(f"{len(shards)} shards of participants, {len(shards[0])} models each: compared shard by shard")
+        comparison = compare_shards(shards, thin=args.thin, progress=not args.quiet)
     comparison.to_csv(args.out)
     pd.set_option("display.width", 160)
     shown = ["participant", "model", "rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "pareto_k_max",
@@ -131,7 +135,9 @@ def add_pipeline_commands(sub) -> None:
         "with standard errors, stacking weights and Pareto-k diagnostics, per participant and pooled. Writes a CSV "
         "with one row per scope x model (columns: scope, participant, model, rank, elpd_loo, se, p_loo, elpd_diff, "
         "dse, weight, n_trials, pareto_k_max, n_pareto_k_bad, share_pareto_k_bad, winner, decisive) and, next to it, "
-        "<name>_pairwise.csv with every pair of models (elpd_diff = A - B, se, z).")
+        "<name>_pairwise.csv with every pair of models (elpd_diff = A - B, se, z). Fits of the same models to "
+        "disjoint sets of participants (cogflex fit --shard K/N, one folder per shard) are compared shard by shard, "
+        "with one shard in memory at a time, and pooled over all participants.")
     _fits_arg(p)
     p.add_argument("--out", default="comparison.csv", metavar="FILE.csv", help="output CSV (default comparison.csv)")
     p.set_defaults(func=_cmd_compare)

@@ -27,6 +27,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError("file", f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError("file", f"{path} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError("file", f"cannot read {path} ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("toml", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                                  "TOML files are UTF-8", source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("toml", f"invalid TOML ({exc})", source=str(path)) from None
 
@@ -45,7 +52,7 @@ def from_mapping[T](cls: type[T], data: Mapping[str, Any], *, section: str = "")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields))
-        raise ConfigError(_join(section, unknown[0]), f"unknown key (known keys: {known})")
+        raise ConfigError(_join(section, _key_name(unknown[0])), f"unknown key (known keys: {known})")
     required = [name for name, f in fields.items()
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [name for name in required if name not in data]
@@ -67,6 +74,11 @@ def to_mapping(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {k: to_mapping(v) for k, v in obj.items()}
     return obj
+
+
+def _key_name(key: str) -> str:
+    """A key as written in a message: plain keys as they are, anything unusual as its Python repr."""
+    return key if key and key.isprintable() and key.strip() == key and " " not in key else repr(key)
 
 
 def _join(section: str, name: str) -> str:
@@ -116,5 +128,9 @@ def _convert(hint: Any, value: Any, field: str) -> Any:
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(field, f"expected a string, got {value!r}")
+        return value
+    if hint is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(field, f"expected a table, got {value!r}")
         return value
     return value

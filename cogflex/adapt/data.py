@@ -112,6 +112,9 @@ def split_dataset(data: ImageData, fraction: float, *, seed: int = 0) -> tuple[I
         raise ConfigError("fraction", f"must be between 0 and 1, got {fraction}")
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     cut = int(round(fraction * len(data)))
+    if not 0 < cut < len(data):
+        raise ConfigError("fraction", f"{fraction} of {len(data)} image(s) leaves {'no' if cut == 0 else 'all'} "
+                                      "images in the first part: both parts need at least one image")
     return data.subset(order[:cut]), data.subset(order[cut:])
 
 

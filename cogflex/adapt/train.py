@@ -201,7 +201,9 @@ def load_adapt_config(name_or_path: str | Path, **overrides) -> AdaptConfig:
         if value is None:
             continue
         if key == "blocks":
-            raw.setdefault("curriculum", {})[key] = value
+            if not isinstance(raw.setdefault("curriculum", {}), dict):
+                raise ConfigError("curriculum", f"expected a table, got {raw['curriculum']!r}", source=str(path))
+            raw["curriculum"][key] = value
         else:
             raw[key] = value
     try:
@@ -225,6 +227,9 @@ def build_backbone(config: BackboneConfig, image_shape: tuple[int, ...]) -> nn.M
                                                      "nn.Module (save the module with torch.save(model, path))")
         return module
     c, h, w = image_shape
+    if config.kind == "cnn" and min(h, w) < 16:
+        raise ConfigError("backbone.kind", f"the cnn backbone needs images of at least 16 x 16 pixels, the data has "
+                                           f"{h} x {w} (use kind = 'mlp')")
     if config.kind == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, config.hidden), nn.ReLU(),
                              nn.Linear(config.hidden, config.features))
@@ -331,7 +336,10 @@ def run_adapt(config: AdaptConfig, data_dir: str | Path, *, progress: bool = Tru
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     data = load_idx_dataset(data_dir, dataset=config.dataset, split=config.split)
-    train, held_out = split_dataset(data, config.train_fraction, seed=config.seed)
+    try:
+        train, held_out = split_dataset(data, config.train_fraction, seed=config.seed)
+    except ConfigError as exc:
+        raise ConfigError("train_fraction", f"{exc.message} ({data.source})") from None
     cur = config.curriculum
     evaluation = held_out.subset(torch.arange(min(cur.eval_size, len(held_out))))
     train = ImageData(train.images.to(device), train.labels.to(device), train.source)

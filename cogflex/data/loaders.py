@@ -145,6 +145,10 @@ def _read_mapping_file(path: str | Path) -> tuple[dict[str, str], dict[str, dict
     for name, pairs in recode_table.items():
         if not isinstance(pairs, dict):
             raise ConfigError(f"recode.{name}", "must be a table of \"file value\" = value", source=source)
+        for key, value in pairs.items():
+            if not isinstance(value, str | int | float | bool):
+                raise ConfigError(f"recode.{name}.{key}", f"must be a string, number or true/false, got {value!r}",
+                                  source=source)
         recode[str(name)] = {str(k): v for k, v in pairs.items()}
     options: dict[str, object] = {}
     for key in ("rt_unit", "encoding", "delimiter"):

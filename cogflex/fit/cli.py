@@ -47,13 +47,20 @@ def _params(args) -> dict:
         path = Path(item)
         if item.endswith(".json"):
             try:
-                loaded = json.loads(path.read_text())
-                # a FILE.params.json written by simulate-data nests the values under "parameters"
-                params.update(loaded["parameters"] if isinstance(loaded.get("parameters"), dict) else loaded)
+                loaded = json.loads(path.read_text(encoding="utf-8"))
             except FileNotFoundError:
                 raise ConfigError("params", f"no such file: {path}") from None
+            except UnicodeDecodeError:
+                raise ConfigError("params", f"{path}: not UTF-8 text (JSON files are UTF-8)") from None
+            except OSError as exc:
+                raise ConfigError("params", f"cannot read {path} ({exc.strerror or exc})") from None
             except json.JSONDecodeError as exc:
                 raise ConfigError("params", f"{path}: invalid JSON ({exc})") from None
+            if not isinstance(loaded, dict):
+                raise ConfigError("params", f"{path}: expected a JSON object of name: value, got "
+                                            f"{type(loaded).__name__}")
+            # a FILE.params.json written by simulate-data nests the values under "parameters"
+            params.update(loaded["parameters"] if isinstance(loaded.get("parameters"), dict) else loaded)
         elif item.endswith(".toml"):
             params.update(read_toml(path))
         else:
@@ -80,13 +87,32 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _selected(args, data) -> list[str] | None:
+    """``--participants`` (or all), then every N-th of them for ``--shard K/N`` (K = 1..N)."""
+    from cogflex.errors import ConfigError
+
+    if not args.shard:
+        return args.participants or None
+    try:
+        k, n = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        raise ConfigError("shard", f"expected K/N with whole numbers (e.g. 3/100), got {args.shard!r}") from None
+    if not 1 <= k <= n:
+        raise ConfigError("shard", f"K/N needs 1 <= K <= N, got {args.shard!r}")
+    pool = [str(p) for p in (args.participants or data.participants)]
+    chosen = pool[k - 1::n]
+    if not chosen:
+        raise ConfigError("shard", f"shard {k}/{n} of {len(pool)} participant(s) is empty (use N <= {len(pool)})")
+    return chosen
+
+
 def _fit_and_print(data, model, options, args, out: Path, executor) -> None:
     """Fit one model and print its summary lines."""
     from cogflex.fit.fitting import FitWarning, fit
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)  # printed below, with the summary
-        result = fit(data, model, options=options, participants=args.participants or None, out=out,
+        result = fit(data, model, options=options, participants=_selected(args, data), out=out,
                      executor=executor)
     s = result.summary
     print(f"{s['model']}: {s['n_trials']} trials, {len(s['participants'])} participant(s), "
@@ -165,6 +191,10 @@ def add_fit_commands(sub) -> None:
     p.add_argument("--model", action="append", required=True, metavar="NAME|FILE.toml",
                    help="flexible, forgetful, descriptive, or a model TOML (repeatable)")
     p.add_argument("--participants", nargs="+", metavar="ID", help="fit only these participants")
+    p.add_argument("--shard", metavar="K/N",
+                   help="fit shard K of N (K = 1..N): every N-th participant of the file (or of --participants), "
+                   "starting with the K-th; fit each shard into its own --out folder and give all folders to "
+                   "cogflex compare (see docs/scale.md)")
     p.add_argument("--hierarchical", action="store_true",
                    help="one hierarchical fit over all participants (default: independent per-participant fits)")
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")

@@ -13,6 +13,12 @@ Memory: the pointwise log-likelihood is stored as float32 (4 bytes x chains x dr
 draws x 50,000 trials = 800 MB per model); ArviZ works on one participant at a time in float64, so peak
 memory is about the fits' size plus 8 bytes x draws x one participant's trials. ``thin=k`` keeps every
 k-th draw when that is still too much.
+
+Large datasets are fitted in shards (``cogflex fit --shard K/N``: disjoint sets of participants, one output
+folder each) and compared shard by shard (:func:`group_shards`, :func:`compare_shards`): only one shard's fits
+are in memory at a time, and the pooled comparison is assembled from the participants' pointwise PSIS-LOO
+values (:func:`pool_loos`), which is exactly what PSIS-LOO over all trials with each participant's own
+smoothed weights gives.
 """
 
 from __future__ import annotations
@@ -31,10 +37,14 @@ from cogflex.fit.fitting import load_fit
 from cogflex.io import atomic_path
 
 __all__ = ["Comparison", "FitSet", "compare_fits", "check_comparable", "load_fits", "find_fit_files",
-           "PARETO_K_BAD", "COMPARISON_COLUMNS"]
+           "PARETO_K_BAD", "COMPARISON_COLUMNS", "MIN_DRAWS", "check_fit", "group_shards", "compare_shards",
+           "pool_loos"]
 
 #: Pareto k above this value makes a trial's PSIS estimate unreliable (Vehtari et al. 2024: 0.7 for S > 2,200).
 PARETO_K_BAD = 0.7
+
+#: Fewest draws (chains x draws) PSIS-LOO can smooth: ArviZ fits the Pareto tail to S / 5 >= 5 draws.
+MIN_DRAWS = 25
 
 #: Columns of ``comparison.csv`` (one row per scope x model; scope "pooled" has participant "all").
 COMPARISON_COLUMNS = ["scope", "participant", "model", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse",
@@ -83,15 +93,45 @@ def find_fit_files(paths) -> list[Path]:
     return files
 
 
+def _load_fit(path: Path) -> xr.DataTree:
+    """:func:`load_fit` without a stray traceback after its one-line error.
+
+    h5netcdf leaves a half-built ``File`` behind when a damaged file fails to open (e.g. a bad metadata checksum);
+    its ``__del__`` then raises AttributeError ('_writable'), which Python prints as "Exception ignored in ...
+    Traceback" on stderr whenever the object is freed, next to cogflex's error line. The failed attempt is freed
+    here with that one message silenced.
+    """
+    import gc
+    import sys
+
+    try:
+        return load_fit(path)
+    except CogflexError as exc:
+        error = exc
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if not (isinstance(unraisable.exc_value, AttributeError)
+                and getattr(unraisable.object, "__module__", "").startswith("h5netcdf")):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        error.__context__ = error.__cause__ = None  # the open attempt's frames hold the half-built File
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    raise error.with_traceback(None)
+
+
 def load_fits(paths) -> FitSet:
     """Load the fits in ``paths`` (files or directories) and check that they can be compared."""
     files = find_fit_files(paths)
     trees: dict[str, xr.DataTree] = {}
     where: dict[str, Path] = {}
     for f in files:
-        tree = load_fit(f)
-        if "trial" not in tree["log_likelihood"].data_vars:
-            raise CogflexError(f"{f}: the log_likelihood group has no variable 'trial' (not a cogflex fit)")
+        tree = _load_fit(f)
+        check_fit(tree, f)
         name = str(tree.attrs.get("model", f.stem))
         if name in trees:
             raise CogflexError(f"two fits of model {name!r}: {where[name]} and {f} (compare fits of different "
@@ -101,6 +141,89 @@ def load_fits(paths) -> FitSet:
     fits = FitSet(trees, where)
     check_comparable(fits)
     return fits
+
+
+#: Attributes every saved fit has (:func:`cogflex.fit.fitting.fit`): ``str`` plain text, ``int`` an integer,
+#: ``list``/``dict`` JSON text of that type; ``optional`` ones are checked when present.
+_FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical": int, "seconds": dict,
+              "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
+              "notes": list, "model_spec": dict}
+_OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "job_seeds": list, "mode_search": list, "tune": int}
+_OBSERVED = ("rt", "correct", "participant", "session", "switch", "congruent", "run_position", "row")
+
+
+def check_fit(tree: xr.DataTree, path) -> None:
+    """Raise :class:`CogflexError` naming ``path`` and the problem unless ``tree`` is a complete cogflex fit.
+
+    Checks what comparisons and reports read: the groups, the attributes (JSON ones parsed), the pointwise
+    log-likelihood's dimensions, the observed trials and the participants.
+    """
+    def bad(what: str):
+        raise CogflexError(f"{path}: {what} (not a complete cogflex fit)")
+
+    for group in ("posterior", "log_likelihood", "observed_data", "sample_stats"):
+        if group not in tree.children:
+            bad(f"group {group!r} is missing")
+    attrs = tree.attrs
+    parsed = {}
+    for key, kind in {**_FIT_ATTRS, **_OPTIONAL_FIT_ATTRS}.items():
+        if key not in attrs:
+            if key in _FIT_ATTRS:
+                bad(f"attribute {key!r} is missing")
+            continue
+        value = attrs[key]
+        if kind is int:
+            try:
+                parsed[key] = int(value)
+            except (TypeError, ValueError, OverflowError):
+                bad(f"attribute {key!r} is not an integer: {value!r}")
+        elif kind is str:
+            if not isinstance(value, str) or not value:
+                bad(f"attribute {key!r} is not a non-empty string: {value!r}")
+        else:
+            try:
+                parsed[key] = json.loads(value) if isinstance(value, str) else None
+            except ValueError:
+                parsed[key] = None
+            if not isinstance(parsed[key], kind):
+                bad(f"attribute {key!r} is not a JSON {'list' if kind is list else 'object'}: {value!r}")
+    participants = parsed["participants"]
+    if not participants or not all(isinstance(p, str) for p in participants):
+        bad(f"attribute 'participants' must list participant ids, got {attrs['participants']!r}")
+    for check in parsed.get("interpolation_check", []):
+        if not (isinstance(check, dict) and "participant" in check
+                and isinstance(check.get("difference"), int | float)):
+            bad("attribute 'interpolation_check' holds an entry without participant and difference")
+    ll = tree["log_likelihood"].to_dataset()
+    if "trial" not in ll.data_vars:
+        bad("the log_likelihood group has no variable 'trial'")
+    trial = ll["trial"]
+    if set(trial.dims) != {"chain", "draw", "observation"} or trial.dtype.kind not in "fiu":
+        bad(f"log_likelihood 'trial' must be numbers over (chain, draw, observation), has {trial.dims}")
+    n = trial.sizes["observation"]
+    if n == 0 or trial.sizes["draw"] == 0 or trial.sizes["chain"] == 0:
+        bad(f"log_likelihood 'trial' is empty (shape {dict(trial.sizes)})")
+    if np.isnan(trial.values).any() or np.isposinf(trial.values).any():
+        bad("log_likelihood 'trial' holds NaN or +inf values")
+    observed = tree["observed_data"].to_dataset()
+    for name in _OBSERVED:
+        if name not in observed.data_vars or observed[name].dims != ("observation",):
+            bad(f"observed_data has no variable {name!r} over the observations")
+    if observed.sizes["observation"] != n:
+        bad(f"observed_data has {observed.sizes['observation']} trials, log_likelihood {n}")
+    seen = set(observed["participant"].values.astype(str))
+    if seen != set(participants):
+        bad(f"the observed trials' participants {sorted(seen)} are not the fit's participants {participants}")
+    post = tree["posterior"].to_dataset()
+    for dim in ("chain", "draw"):
+        if post.sizes.get(dim) != trial.sizes[dim]:
+            bad(f"posterior has {post.sizes.get(dim)} {dim}s, log_likelihood {trial.sizes[dim]}")
+    if "participant" in post.dims and sorted(map(str, post["participant"].values)) != sorted(participants):
+        bad(f"the posterior's participants are not the fit's participants {participants}")
+    stats = tree["sample_stats"].to_dataset()
+    for name, var in stats.data_vars.items():
+        if not set(var.dims) <= {"chain", "draw", "participant"} or "chain" not in var.dims or "draw" not in var.dims:
+            bad(f"sample_stats {name!r} has dimensions {var.dims}")
 
 
 def check_comparable(fits: FitSet) -> None:
@@ -204,23 +327,38 @@ def _restricted(tree: xr.DataTree, participant: str | None, thin: int) -> xr.Dat
     return xr.DataTree.from_dict({"posterior": post, "log_likelihood": ll})
 
 
-def _loo(tree: xr.DataTree, parts=None):
-    """PSIS-LOO of ``tree`` (``trial`` log-likelihood).
-
-    With ``parts`` (the per-participant LOOs of the same fit), their smoothed weights are reused, so that each
-    trial keeps its own participant's relative efficiency and the pooled ELPD is exactly their sum.
-    """
+def _loo(tree: xr.DataTree):
+    """PSIS-LOO of ``tree`` (``trial`` log-likelihood), pointwise."""
     import arviz as az
 
-    kwargs = {}
-    if parts:
-        kwargs = {"log_weights": xr.concat([p.log_weights for p in parts], dim="observation").sortby("observation"),
-                  "pareto_k": xr.concat([p.pareto_k for p in parts], dim="observation").sortby("observation")}
     with warnings.catch_warnings():
         # the Pareto-k share is reported in the table instead of ArviZ's generic warning
         warnings.filterwarnings("ignore", message=".*shape parameter of Pareto.*")
         warnings.simplefilter("ignore", RuntimeWarning)
-        return az.loo(tree, var_name="trial", pointwise=True, **kwargs)
+        return az.loo(tree, var_name="trial", pointwise=True)
+
+
+def pool_loos(parts: list):
+    """One PSIS-LOO result over the trials of several participants' results (``parts``, pointwise).
+
+    Each trial keeps its own participant's smoothed importance weights (their relative efficiencies
+    differ), so ELPD and p_loo are the sums of the parts' and the standard error is sqrt(n) x SD (ddof 1)
+    of all pointwise values, as :func:`arviz.loo` computes it. Only the pointwise values are needed, not
+    the log-likelihoods: this is how shards of a large dataset are pooled.
+    """
+    from arviz_stats.utils import ELPDDataLOO
+
+    if not parts:
+        raise CogflexError("no PSIS-LOO results to pool")
+    elpd_i = xr.concat([p.elpd_i for p in parts], dim="observation")
+    pareto_k = xr.concat([p.pareto_k for p in parts], dim="observation")
+    values = np.asarray(elpd_i, dtype=float).ravel()
+    se = float(np.sqrt(values.size * values.var(ddof=1))) if values.size > 1 else 0.0
+    return ELPDDataLOO(elpd=float(values.sum()), se=se,
+                       p=float(sum(p.p for p in parts)), n_samples=min(p.n_samples for p in parts),
+                       n_data_points=int(values.size), scale=parts[0].scale,
+                       warning=any(p.warning for p in parts), good_k=min(p.good_k for p in parts),
+                       elpd_i=elpd_i, pareto_k=pareto_k)
 
 
 def _scope_rows(loos: dict, scope: str, participant: str) -> list[dict]:
@@ -264,6 +402,21 @@ def _pairs(loos: dict, scope: str, participant: str) -> list[dict]:
     return rows
 
 
+def _check_draws(fits: FitSet, thin: int) -> None:
+    for name, tree in fits.trees.items():
+        sizes = tree["log_likelihood"]["trial"].sizes
+        kept = sizes.get("chain", 1) * len(range(0, sizes.get("draw", 0), thin))
+        if kept < MIN_DRAWS:
+            where = fits.paths.get(name, name)
+            raise CogflexError(f"{where}: {kept} posterior draws{' after --thin ' + str(thin) if thin > 1 else ''}; "
+                               f"PSIS-LOO needs at least {MIN_DRAWS} (fit with more --draws or --chains)")
+
+
+def _check_thin(thin) -> None:
+    if not isinstance(thin, int) or isinstance(thin, bool) or thin < 1:
+        raise CogflexError(f"thin must be a positive integer, got {thin!r}")
+
+
 def compare_fits(fits: FitSet, *, thin: int = 1, progress: bool = False) -> Comparison:
     """PSIS-LOO and stacking comparison of ``fits``, pooled and per participant.
 
@@ -274,23 +427,117 @@ def compare_fits(fits: FitSet, *, thin: int = 1, progress: bool = False) -> Comp
     progress
         Show a progress bar over participants.
     """
+    check_comparable(fits)
+    _check_thin(thin)
+    _check_draws(fits, thin)
+    return _compare([lambda: fits], fits.models, len(fits.participants), thin=thin, progress=progress)
+
+
+def group_shards(paths) -> list[dict[str, Path]]:
+    """Fit files (from files and directories) grouped into shards: ``[{model: file}, ...]``.
+
+    A shard is the fits of every model to one set of participants. Fits of the same models to disjoint
+    sets of participants (``cogflex fit --shard K/N`` into one folder per shard) are several shards;
+    one file per model is one shard. Raises :class:`CogflexError` naming the files when a model is
+    missing from a shard or when two shards share a participant.
+    """
+    files = find_fit_files(paths)
+    heads: dict[Path, tuple[str, tuple[str, ...]]] = {}
+    for f in files:
+        heads[f] = _fit_head(f)
+    models = list(dict.fromkeys(model for model, _ in heads.values()))
+    shards: dict[tuple[str, ...], dict[str, Path]] = {}
+    for f, (model, participants) in heads.items():
+        shard = shards.setdefault(participants, {})
+        if model in shard:
+            raise CogflexError(f"two fits of model {model!r} to the same participants: {shard[model]} and {f} "
+                               "(compare fits of different models, or shards of different participants)")
+        shard[model] = f
+    if len(shards) == 1:
+        return list(shards.values())
+    owner: dict[str, Path] = {}
+    for participants, shard in shards.items():
+        missing = [m for m in models if m not in shard]
+        if missing:
+            raise CogflexError(f"the fits of participants {_ids(participants)} ({', '.join(map(str, shard.values()))})"
+                               f" have no fit of model(s) {', '.join(missing)}: every model must be fitted to the "
+                               "same participants (shards are compared model by model on the same trials)")
+        for pid in participants:
+            first = next(iter(shard.values()))
+            if pid in owner:
+                raise CogflexError(f"participant {pid!r} is in two shards ({owner[pid]} and {first}): shards must "
+                                   "hold disjoint participants")
+            owner[pid] = first
+    return [{m: shard[m] for m in models} for shard in shards.values()]
+
+
+def _ids(participants) -> str:
+    shown = ", ".join(participants[:5])
+    return f"[{shown}{f', ... ({len(participants)} in all)' if len(participants) > 5 else ''}]"
+
+
+def _fit_head(path: Path) -> tuple[str, tuple[str, ...]]:
+    """(model name, participants) of a fit file, read from its attributes without loading its arrays."""
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            attrs = dict(tree.attrs)
+    except Exception:  # noqa: BLE001 - the full load reports a damaged file with its one-line error
+        _load_fit(path)
+        raise
+    try:
+        participants = tuple(str(p) for p in json.loads(attrs["participants"]))
+    except (KeyError, TypeError, ValueError):
+        raise CogflexError(f"{path}: attribute 'participants' is missing or not a JSON list (not a complete "
+                           "cogflex fit)") from None
+    return str(attrs.get("model", path.stem)), participants
+
+
+def compare_shards(shards: list[dict[str, Path]], *, thin: int = 1, progress: bool = False) -> Comparison:
+    """PSIS-LOO comparison over shards of participants (:func:`group_shards`), one shard in memory at a time.
+
+    Within each shard the fits are checked as :func:`load_fits` does (same trials); the per-participant rows
+    are those :func:`compare_fits` gives, and the pooled row is built from all participants' pointwise values
+    (:func:`pool_loos`).
+    """
+    _check_thin(thin)
+    if not shards:
+        raise CogflexError("no fits to compare")
+    models = list(shards[0])
+
+    def loader(shard):
+        def load() -> FitSet:
+            fits = load_fits(list(shard.values()))
+            _check_draws(fits, thin)
+            return fits
+        return load
+
+    n = sum(len(_fit_head(next(iter(shard.values())))[1]) for shard in shards)
+    return _compare([loader(shard) for shard in shards], models, n, thin=thin, progress=progress)
+
+
+def _compare(loaders, models: list[str], n_participants: int, *, thin: int, progress: bool) -> Comparison:
+    """Per-participant PSIS-LOO over the fit sets that ``loaders`` return one at a time, then pooled."""
     from tqdm.auto import tqdm
 
-    check_comparable(fits)
-    if not isinstance(thin, int) or thin < 1:
-        raise CogflexError(f"thin must be a positive integer, got {thin!r}")
-    participants = fits.participants
     rows: list[dict] = []
     pairs: list[dict] = []
-    by_model: dict[str, list] = {m: [] for m in fits.trees}
-    for pid in tqdm(participants, desc="PSIS-LOO", unit="participant", disable=not progress):
-        loos = {m: _loo(_restricted(t, pid, thin)) for m, t in fits.trees.items()}
-        for m, loo in loos.items():
-            by_model[m].append(loo)
-        rows.extend(_scope_rows(loos, "participant", pid))
-        pairs.extend(_pairs(loos, "participant", pid))
-    if len(participants) > 1:
-        loos = {m: _loo(_restricted(t, None, thin), by_model[m]) for m, t in fits.trees.items()}
+    by_model: dict[str, list] = {m: [] for m in models}
+    bar = tqdm(total=n_participants, desc="PSIS-LOO", unit="participant", disable=not progress)
+    try:
+        for load in loaders:
+            fits = load()
+            for pid in fits.participants:
+                loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
+                for m, loo in loos.items():
+                    by_model[m].append(loo)
+                rows.extend(_scope_rows(loos, "participant", pid))
+                pairs.extend(_pairs(loos, "participant", pid))
+                bar.update()
+            del fits
+    finally:
+        bar.close()
+    if n_participants > 1:
+        loos = {m: pool_loos(by_model[m]) for m in models}
         rows = _scope_rows(loos, "pooled", "all") + rows
         pairs = _pairs(loos, "pooled", "all") + pairs
     else:
@@ -298,11 +545,11 @@ def compare_fits(fits: FitSet, *, thin: int = 1, progress: bool = False) -> Comp
         pairs = [dict(r, scope="pooled", participant="all") for r in pairs] + pairs
     table = pd.DataFrame(rows)[COMPARISON_COLUMNS]
     per = table[table["scope"] == "participant"]
-    n = max(len(participants), 1)
+    n = max(n_participants, 1)
     wins = pd.DataFrame([{"model": m,
                           "participants_won": int(((per["model"] == m) & per["winner"]).sum()),
                           "won_decisively": int(((per["model"] == m) & per["decisive"]).sum()),
                           "share_won": float(((per["model"] == m) & per["winner"]).sum() / n)}
-                         for m in fits.models])
+                         for m in models])
     pairwise = pd.DataFrame(pairs, columns=["scope", "participant", "model_a", "model_b", "elpd_diff", "se", "z"])
     return Comparison(table=table, wins=wins, thin=thin, pairwise=pairwise)

@@ -76,6 +76,12 @@ class NetworkSettings:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        for name in ("weight_init_std", "gate_init", "regularizer_nonnegative", "regularizer_l1", "trials_per_session"):
+            if not np.isfinite(getattr(self, name)):
+                raise ConfigError(name, f"must be a finite number, got {getattr(self, name)!r}")
+        for name in ("weight_init_std", "regularizer_nonnegative", "regularizer_l1"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, "must not be negative")
         for name in ("paths", "substeps", "histories"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, "must be at least 1")

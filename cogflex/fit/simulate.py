@@ -195,6 +195,8 @@ def _value(name: str, value, participant: str) -> np.ndarray:
         out = np.atleast_1d(np.asarray(value, dtype=float))
     except (TypeError, ValueError):
         raise ConfigError(f"params.{name}", f"not a number: {value!r}") from None
+    if out.shape != (1,):
+        raise ConfigError(f"params.{name}", f"expected one number, got {value!r}")
     if not np.isfinite(out).all():
         raise ConfigError(f"params.{name}", f"not a finite number: {value!r}")
     return out

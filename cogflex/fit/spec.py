@@ -53,6 +53,7 @@ class Prior:
     beta: float = 2.0
 
     def __post_init__(self) -> None:
+        _finite(self, ("mu", "sigma", "alpha", "beta"))
         if self.sigma <= 0 or self.alpha <= 0 or self.beta <= 0:
             raise ConfigError("prior", "sigma, alpha and beta must be positive")
 
@@ -69,6 +70,7 @@ class GridParameter:
     prior_sigma: float = 1.5
 
     def __post_init__(self) -> None:
+        _finite(self, ("lower", "upper", "prior_mu", "prior_sigma"))
         if not self.lower < self.upper:
             raise ConfigError("lower", f"must be below upper ({self.lower} >= {self.upper})")
         if self.scale == "log" and self.lower <= 0:
@@ -97,6 +99,13 @@ class GridParameter:
         if self.scale == "log":
             return (np.log(value) - np.log(self.lower)) / (np.log(self.upper) - np.log(self.lower))
         return (value - self.lower) / (self.upper - self.lower)
+
+
+def _finite(obj, names: tuple[str, ...]) -> None:
+    """Every field in ``names`` is a finite number (NaN or infinity in a spec would reach the sampler)."""
+    for name in names:
+        if not np.isfinite(getattr(obj, name)):
+            raise ConfigError(name, f"must be a finite number, got {getattr(obj, name)!r}")
 
 
 def _exp(x):
@@ -141,6 +150,12 @@ class Hierarchy:
     position_sd: float = 1.0  # of the logit box positions of network parameters
     link_sd: float = 0.5  # of link parameters (on their unconstrained scale)
 
+    def __post_init__(self) -> None:
+        _finite(self, ("position_sd", "link_sd"))
+        for name in ("position_sd", "link_sd"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -158,6 +173,7 @@ class ModelSpec:
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
 
     def __post_init__(self) -> None:
+        _finite(self, ("regularization",))
         if self.kind == "descriptive" and self.parameters:
             raise ConfigError(f"parameters.{next(iter(self.parameters))}",
                               "a descriptive model has no network parameters (remove the [parameters] table)")

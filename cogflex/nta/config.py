@@ -528,8 +528,11 @@ def load_config(name_or_path: str | Path) -> SimulationConfig:
 def config_from_dict(data: Mapping[str, Any], *, source: str | None = None) -> SimulationConfig:
     """Build a :class:`SimulationConfig` from a parsed TOML mapping."""
     data = dict(data)
+    table = data.pop("sweep", {})
+    if not isinstance(table, Mapping):
+        raise ConfigError("sweep", f"expected a table of name = [values], got {table!r}", source=source)
     try:
-        sweep = Sweep.from_table(data.pop("sweep", {}) or {})
+        sweep = Sweep.from_table(table)
     except ConfigError as exc:
         raise exc.within("sweep", source=source) from None
     try:
