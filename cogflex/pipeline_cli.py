@@ -21,8 +21,16 @@ def _cmd_compare(args) -> int:
     if len(shards) == 1:
         comparison = compare_fits(load_fits(list(shards[0].values())), thin=args.thin, progress=not args.quiet)
     else:
+        from cogflex.executors import make_executor
+
         print(f"{len(shards)} shards of participants, {len(shards[0])} models each: compared shard by shard")
-        comparison = compare_shards(shards, thin=args.thin, progress=not args.quiet)
+        executor = make_executor(args.backend, workers=args.jobs, address=args.address)
+        try:
+            parallel = args.backend == "ray" or args.jobs > 1
+            comparison = compare_shards(shards, thin=args.thin, progress=not args.quiet,
+                                        executor=executor if parallel else None)
+        finally:
+            executor.close()
     comparison.to_csv(args.out)
     pd.set_option("display.width", 160)
     shown = ["participant", "model", "rank", "elpd_loo", "se", "elpd_diff", "dse", "weight", "pareto_k_max",
@@ -140,6 +148,9 @@ def add_pipeline_commands(sub) -> None:
         "with one shard in memory at a time, and pooled over all participants.")
     _fits_arg(p)
     p.add_argument("--out", default="comparison.csv", metavar="FILE.csv", help="output CSV (default comparison.csv)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="shards compared at once (local processes, or the CPUs of a local Ray instance; default 1)")
+    add_backend_options(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(

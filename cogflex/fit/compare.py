@@ -23,6 +23,7 @@ smoothed weights gives.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -430,7 +431,7 @@ def compare_fits(fits: FitSet, *, thin: int = 1, progress: bool = False) -> Comp
     check_comparable(fits)
     _check_thin(thin)
     _check_draws(fits, thin)
-    return _compare([lambda: fits], fits.models, len(fits.participants), thin=thin, progress=progress)
+    return _assemble([_shard_loos([], thin, fits=fits, progress=progress)], fits.models, thin=thin)
 
 
 def group_shards(paths) -> list[dict[str, Path]]:
@@ -492,52 +493,66 @@ def _fit_head(path: Path) -> tuple[str, tuple[str, ...]]:
     return str(attrs.get("model", path.stem)), participants
 
 
-def compare_shards(shards: list[dict[str, Path]], *, thin: int = 1, progress: bool = False) -> Comparison:
+def compare_shards(shards: list[dict[str, Path]], *, thin: int = 1, progress: bool = False,
+                   executor=None) -> Comparison:
     """PSIS-LOO comparison over shards of participants (:func:`group_shards`), one shard in memory at a time.
 
     Within each shard the fits are checked as :func:`load_fits` does (same trials); the per-participant rows
     are those :func:`compare_fits` gives, and the pooled row is built from all participants' pointwise values
     (:func:`pool_loos`).
+
+    Parameters
+    ----------
+    executor
+        Runs the shards (a :mod:`cogflex.executors` executor: a local pool or Ray); default one after the
+        other in this process. Each worker holds one shard's fits; only the table rows and the pointwise
+        ELPD and Pareto k values (16 bytes per trial and model) come back.
     """
     _check_thin(thin)
     if not shards:
         raise CogflexError("no fits to compare")
     models = list(shards[0])
+    jobs = [([str(shard[m]) for m in models], thin) for shard in shards]
+    if executor is None:
+        from tqdm.auto import tqdm
 
-    def loader(shard):
-        def load() -> FitSet:
-            fits = load_fits(list(shard.values()))
-            _check_draws(fits, thin)
-            return fits
-        return load
-
-    n = sum(len(_fit_head(next(iter(shard.values())))[1]) for shard in shards)
-    return _compare([loader(shard) for shard in shards], models, n, thin=thin, progress=progress)
+        results = [_shard_loos(*job) for job in tqdm(jobs, desc="PSIS-LOO", unit="shard",
+                                                      disable=not progress or len(jobs) == 1)]
+    else:
+        results = executor.run(_shard_loos, jobs)
+    return _assemble(results, models, thin=thin)
 
 
-def _compare(loaders, models: list[str], n_participants: int, *, thin: int, progress: bool) -> Comparison:
-    """Per-participant PSIS-LOO over the fit sets that ``loaders`` return one at a time, then pooled."""
+def _shard_loos(files: list[str], thin: int, fits: FitSet | None = None, progress: bool = False) -> dict:
+    """One shard's per-participant PSIS-LOO: table rows, pairwise rows and pointwise results per model.
+
+    The smoothed importance weights (draws x trials) are dropped from the returned results: pooling needs
+    only the pointwise values.
+    """
     from tqdm.auto import tqdm
 
-    rows: list[dict] = []
-    pairs: list[dict] = []
-    by_model: dict[str, list] = {m: [] for m in models}
-    bar = tqdm(total=n_participants, desc="PSIS-LOO", unit="participant", disable=not progress)
-    try:
-        for load in loaders:
-            fits = load()
-            for pid in fits.participants:
-                loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
-                for m, loo in loos.items():
-                    by_model[m].append(loo)
-                rows.extend(_scope_rows(loos, "participant", pid))
-                pairs.extend(_pairs(loos, "participant", pid))
-                bar.update()
-            del fits
-    finally:
-        bar.close()
+    if fits is None:
+        fits = load_fits(files)
+        check_comparable(fits)
+        _check_draws(fits, thin)
+    models = fits.models
+    out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants}
+    for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
+        loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
+        out["rows"].extend(_scope_rows(loos, "participant", pid))
+        out["pairs"].extend(_pairs(loos, "participant", pid))
+        for m, loo in loos.items():
+            out["pointwise"][m].append(dataclasses.replace(loo, log_weights=None))
+    return out
+
+
+def _assemble(results: list[dict], models: list[str], *, thin: int) -> Comparison:
+    """The comparison from the shards' per-participant results: their rows, then pooled and wins."""
+    rows = [r for res in results for r in res["rows"]]
+    pairs = [r for res in results for r in res["pairs"]]
+    n_participants = sum(len(res["participants"]) for res in results)
     if n_participants > 1:
-        loos = {m: pool_loos(by_model[m]) for m in models}
+        loos = {m: pool_loos([loo for res in results for loo in res["pointwise"][m]]) for m in models}
         rows = _scope_rows(loos, "pooled", "all") + rows
         pairs = _pairs(loos, "pooled", "all") + pairs
     else:

@@ -171,3 +171,27 @@ def test_fit_in_shards_then_compare_end_to_end(trial_file, model_files, tmp_path
     for model, grp in per.groupby("model"):
         assert pooled.loc[model, "elpd_loo"] == pytest.approx(grp["elpd_loo"].sum(), abs=0.01)  # CSV: 6 digits
         assert pooled.loc[model, "n_trials"] == grp["n_trials"].sum()
+
+
+def test_shards_in_parallel_workers_give_the_same_comparison(shard_dirs):
+    """Shards run in a local pool of 2 processes: the same table, wins and pairs as one after the other."""
+    from cogflex.executors import LocalExecutor
+
+    shards = group_shards(shard_dirs)
+    one = compare_shards(shards)
+    two = compare_shards(shards, executor=LocalExecutor(2))
+    pd.testing.assert_frame_equal(one.table, two.table)
+    pd.testing.assert_frame_equal(one.wins, two.wins)
+    pd.testing.assert_frame_equal(one.pairwise, two.pairwise)
+
+
+def test_pointwise_results_drop_the_importance_weights(fit_files):
+    """What a shard sends back per participant and model is pointwise (trials), not draws x trials."""
+    from cogflex.fit.compare import _shard_loos
+
+    res = _shard_loos([str(f) for f in fit_files.values()], 1)
+    assert res["participants"] == ["sim01", "sim02"]
+    for loos in res["pointwise"].values():
+        assert len(loos) == 2
+        for loo in loos:
+            assert loo.log_weights is None and loo.elpd_i.dims == ("observation",)
