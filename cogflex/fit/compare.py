@@ -486,11 +486,14 @@ def _fit_head(path: Path) -> tuple[str, tuple[str, ...]]:
         _load_fit(path)
         raise
     try:
-        participants = tuple(str(p) for p in json.loads(attrs["participants"]))
+        participants = json.loads(attrs["participants"])
     except (KeyError, TypeError, ValueError):
-        raise CogflexError(f"{path}: attribute 'participants' is missing or not a JSON list (not a complete "
-                           "cogflex fit)") from None
-    return str(attrs.get("model", path.stem)), participants
+        participants = None
+    if not isinstance(participants, list) or not participants:
+        check_fit(_load_fit(path), path)  # names exactly what is wrong
+        raise CogflexError(f"{path}: attribute 'participants' is missing or not a JSON list of ids (not a "
+                           "complete cogflex fit)")
+    return str(attrs.get("model", path.stem)), tuple(str(p) for p in participants)
 
 
 def compare_shards(shards: list[dict[str, Path]], *, thin: int = 1, progress: bool = False,

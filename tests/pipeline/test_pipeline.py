@@ -242,8 +242,9 @@ def test_demo_preset_resolves():
     assert set(pipe.fit.models) == {"flexible", "forgetful", "descriptive"}
 
 
-def test_sigkill_loses_at_most_the_fit_in_progress(trial_file, tmp_path):
-    """`cogflex run` killed with SIGKILL after its first fit: the rerun reuses that fit and finishes the rest."""
+def test_sigkill_loses_at_most_the_fit_in_progress(trial_file, tmp_path, first_run):
+    """`cogflex run` killed with SIGKILL after its first fit: the rerun reuses that fit and finishes the rest,
+    with the results of an uninterrupted run."""
     import os
     import signal
     import subprocess
@@ -277,3 +278,9 @@ def test_sigkill_loses_at_most_the_fit_in_progress(trial_file, tmp_path):
     assert (out / "report.html").exists() and load_fit(out / "fits" / "tiny-descriptive.nc")
     assert not part_files(out)
     assert ".tiny-descriptive.nc.k1ll3d.part" in _line(lines, "removed ")
+    # the same fits and comparison as the uninterrupted run (same seeds)
+    for name in ("tiny-forgetful.nc", "tiny-descriptive.nc"):
+        resumed, whole = load_fit(out / "fits" / name), load_fit(first_run.out / "fits" / name)
+        for group in ("posterior", "sample_stats", "log_likelihood"):
+            xr.testing.assert_equal(resumed[group].to_dataset(), whole[group].to_dataset())
+    pd.testing.assert_frame_equal(pd.read_csv(out / "comparison.csv"), pd.read_csv(first_run.out / "comparison.csv"))
