@@ -431,7 +431,7 @@ def compare_fits(fits: FitSet, *, thin: int = 1, progress: bool = False) -> Comp
     check_comparable(fits)
     _check_thin(thin)
     _check_draws(fits, thin)
-    return _assemble([_shard_loos([], thin, fits=fits, progress=progress)], fits.models, thin=thin)
+    return _assemble([_participant_loos(fits, thin, progress=progress)], fits.models, thin=thin)
 
 
 def group_shards(paths) -> list[dict[str, Path]]:
@@ -526,18 +526,21 @@ def compare_shards(shards: list[dict[str, Path]], *, thin: int = 1, progress: bo
     return _assemble(results, models, thin=thin)
 
 
-def _shard_loos(files: list[str], thin: int, fits: FitSet | None = None, progress: bool = False) -> dict:
-    """One shard's per-participant PSIS-LOO: table rows, pairwise rows and pointwise results per model.
+def _shard_loos(files: list[str], thin: int) -> dict:
+    """The unit of :func:`compare_shards`: load one shard's fits (checked) and run :func:`_participant_loos`."""
+    fits = load_fits(files)
+    _check_draws(fits, thin)
+    return _participant_loos(fits, thin)
+
+
+def _participant_loos(fits: FitSet, thin: int, progress: bool = False) -> dict:
+    """Per-participant PSIS-LOO of ``fits``: table rows, pairwise rows and pointwise results per model.
 
     The smoothed importance weights (draws x trials) are dropped from the returned results: pooling needs
     only the pointwise values.
     """
     from tqdm.auto import tqdm
 
-    if fits is None:
-        fits = load_fits(files)
-        check_comparable(fits)
-        _check_draws(fits, thin)
     models = fits.models
     out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants}
     for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
