@@ -54,7 +54,8 @@ from cogflex import __version__
 from cogflex.executors import LocalExecutor, RayExecutor
 from cogflex.fit.fitting import FitOptions, FitWarning, fit, load_fit
 from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials, to_ebb_and_flow
-from cogflex.fit.spec import from_dict, load_model, models_dir
+from cogflex.fit.models import load_model, model_from_dict
+from cogflex.resources import preset_path
 from cogflex.io import write_json
 from cogflex.typed_config import read_toml
 
@@ -277,12 +278,12 @@ def make_players() -> tuple[Path, dict]:
 
 def small_nta():
     """The flexible model on a 4 x 3 grid with a short tutorial/practice and 2 histories."""
-    d = read_toml(models_dir() / "flexible.toml")
+    d = read_toml(preset_path("fitting", "flexible"))
     d["name"] = "nta-small"
     d["parameters"]["gate_timescale"]["points"] = 4
     d["parameters"]["weight_timescale"]["points"] = 3
     d["network"].update(tutorial_blocks=2, tutorial_block_trials=100, max_practice_trials=200, histories=2)
-    return from_dict(d)
+    return model_from_dict(d)
 
 
 # -- one timed phase (run in its own process, with its own compile cache) -----------------------------------------

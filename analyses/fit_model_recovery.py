@@ -32,10 +32,12 @@ from _common import out_dir
 from fit_parameter_recovery import (DOCS_FIGURES, RECOVERY_CLEANING, TABLES_DEFAULT, fits_dir, git_state,
                                     quick_spec, rhat_by_participant, shared_design)
 
-from cogflex.fit.engine import predictor_table, prepare
+from cogflex.fit.prepare import prepare
+
+from cogflex.fit.tables import predictor_table
 from cogflex.fit.fitting import FitOptions, fit
 from cogflex.fit.simulate import Design, draw_parameters, simulate_trials
-from cogflex.fit.spec import load_model
+from cogflex.fit.models import load_model
 
 MODELS = ("flexible", "forgetful")
 

@@ -21,9 +21,9 @@ import pandas as pd
 from _common import ROOT, out_dir
 
 import cogflex as cf
-from cogflex.fit.engine import prepare
+from cogflex.fit.prepare import prepare
 from cogflex.fit.network import run_network
-from cogflex.fit.spec import load_model
+from cogflex.fit.models import load_model
 
 DEFAULT = ROOT.parent / "shared" / "data" / "ebb_and_flow" / "ebb_and_flow_2users.csv.gz"
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -34,11 +34,16 @@ import pandas as pd
 from _common import ROOT, out_dir
 
 from cogflex.data.dataset import TrialData
-from cogflex.fit.engine import FIT_CLEANING, node_profile, predictor_table, prepare
+from cogflex.fit.prepare import FIT_CLEANING, prepare
+from cogflex.fit.start import node_profile
+from cogflex.fit.tables import predictor_table
 from cogflex.fit.fitting import FitOptions, FitResult, fit, load_fit, summarize_fit
+from cogflex.fit.interpolate import interpolate_table
+from cogflex.fit.link import NUMPY, observation_loglik
 from cogflex.fit.network import run_network
 from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials
-from cogflex.fit.spec import ModelSpec, load_model
+from cogflex.fit.models import load_model
+from cogflex.fit.models.nta import NTAModel
 
 try:  # simulators before commit 01b3e39 shifted RTs by rt_shift x 0.15 s (RT_FLOOR)
     from cogflex.fit.simulate import RT_FLOOR
@@ -59,7 +64,7 @@ DOCS_FIGURES = ROOT / "docs" / "figures"
 TABLES_DEFAULT = ROOT / "analyses" / "out" / "fit_recovery_tables"
 
 
-def quick_spec(spec: ModelSpec) -> ModelSpec:
+def quick_spec(spec: NTAModel) -> NTAModel:
     """A coarse version of ``spec`` for smoke tests (3 grid points per parameter, one history, short tutorial)."""
     params = {k: replace(v, points=min(v.points, 3)) for k, v in spec.parameters.items()}
     return replace(spec, parameters=params,
@@ -128,13 +133,13 @@ def rhat_by_participant(tree, name: str, participants: list[str]) -> np.ndarray:
     return np.atleast_1d(np.asarray(r[name].values, dtype=float))
 
 
-def active_rows(spec: ModelSpec | None = None):
+def active_rows(spec: NTAModel | None = None):
     """The table rows of the parameters the model infers (lambda only when it is in the spec's grid)."""
     spec = spec or load_model("flexible")
     return tuple(row for row in ROWS if row[1] != "regularization" or "regularization" in spec.parameters)
 
 
-def prior_variances(spec: ModelSpec, n: int = 20000, seed: int = 1) -> dict[str, float]:
+def prior_variances(spec: NTAModel, n: int = 20000, seed: int = 1) -> dict[str, float]:
     """Prior variance of every table row's quantity (Monte Carlo from ``draw_parameters``); rt_shift as a fraction."""
     rng = np.random.default_rng(seed)
     draws = pd.DataFrame([draw_parameters(spec, rng) for _ in range(n)])
@@ -183,7 +188,7 @@ def recovery_table(true: pd.DataFrame, tree, participants: list[str], min_rt: np
     return pd.DataFrame(rows), pd.DataFrame(long)
 
 
-def profile_curves(spec: ModelSpec, fd, tables_dir: Path) -> dict[str, np.ndarray]:
+def profile_curves(spec: NTAModel, fd, tables_dir: Path) -> dict[str, np.ndarray]:
     """Profile log-likelihood along each network parameter's grid nodes: ``name -> (participant, nodes)``.
 
     For every grid node the link parameters are maximised (``node_profile``); the curve of a parameter is the
@@ -204,7 +209,7 @@ def profile_curves(spec: ModelSpec, fd, tables_dir: Path) -> dict[str, np.ndarra
     return {k: np.array(v) for k, v in curves.items()}
 
 
-def sensitivity_table(spec: ModelSpec, fd, tables_dir: Path, true: pd.DataFrame) -> pd.DataFrame:
+def sensitivity_table(spec: NTAModel, fd, tables_dir: Path, true: pd.DataFrame) -> pd.DataFrame:
     """How much the predictors move along each network parameter, at each participant's true parameters.
 
     For each network parameter, the predictors (L_t, m_t) are read at the grid nodes nearest the true values of
@@ -233,33 +238,22 @@ def sensitivity_table(spec: ModelSpec, fd, tables_dir: Path, true: pd.DataFrame)
     return pd.DataFrame(rows)
 
 
-def interpolate(spec: ModelSpec, table: np.ndarray, values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def interpolate(spec: NTAModel, table: np.ndarray, values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
     """The engine's multilinear interpolation of a predictor table at one parameter point (numpy)."""
-    shape = table.shape[:-2]
-    lower, frac = [], []
-    for d, name in enumerate(spec.grid_names):
-        u = float(spec.parameters[name].position(values[name])) * (shape[d] - 1)
-        i0 = int(np.clip(np.floor(u), 0, shape[d] - 2))
-        lower.append(i0)
-        frac.append(u - i0)
-    out = np.zeros(table.shape[-2:])
-    for corner in np.ndindex(*(2,) * len(shape)):
-        w = np.prod([f if c else 1.0 - f for f, c in zip(frac, corner)])
-        out += w * table[tuple(i + c for i, c in zip(lower, corner))]
+    positions = [float(spec.parameters[n].position(values[n])) for n in spec.grid_names]
+    out = interpolate_table(table, positions)
     return out[:, 0], out[:, 1]
 
 
 def _loglik(rt: np.ndarray, correct: np.ndarray, shift: float, p: pd.Series, loss: np.ndarray,
             margin: np.ndarray) -> float:
+    """The data's log-likelihood under the NTA link (the engine's own formula) with the given predictors."""
+    eta = p["acc_intercept"] + p["acc_slope"] * margin
     mu = p["rt_intercept"] + p["rt_slope"] * loss
-    logit = p["acc_intercept"] + p["acc_slope"] * margin
-    y = np.log(rt - shift)
-    ll_rt = -y - np.log(p["rt_sigma"]) - 0.5 * np.log(2 * np.pi) - 0.5 * ((y - mu) / p["rt_sigma"]) ** 2
-    ll_acc = np.where(correct, -np.logaddexp(0, -logit), -np.logaddexp(0, logit))
-    return float(ll_rt.sum() + ll_acc.sum())
+    return float(observation_loglik(NUMPY, rt, correct, eta, mu, p["rt_sigma"], shift).sum())
 
 
-def interpolation_check(spec: ModelSpec, fd, true: pd.DataFrame, true_shift: np.ndarray,
+def interpolation_check(spec: NTAModel, fd, true: pd.DataFrame, true_shift: np.ndarray,
                         tables_dir: Path) -> pd.DataFrame:
     """Exact network predictors at the true parameters vs the fit's grid interpolation of them.
 
@@ -340,7 +334,7 @@ def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_identifiability(spec: ModelSpec, curves: dict[str, np.ndarray], true: pd.DataFrame,
+def plot_identifiability(spec: NTAModel, curves: dict[str, np.ndarray], true: pd.DataFrame,
                          post_long: pd.DataFrame, sens: pd.DataFrame, path: Path) -> None:
     """Profile log-likelihood along each network parameter (one line per participant), and posterior width
     against how much the predictors move with the parameter (``sensitivity_table``'s ``rt_z``)."""
@@ -385,7 +379,7 @@ def plot_identifiability(spec: ModelSpec, curves: dict[str, np.ndarray], true: p
     plt.close(fig)
 
 
-def replot(out: Path, figures: Path, spec: ModelSpec) -> None:
+def replot(out: Path, figures: Path, spec: NTAModel) -> None:
     """Redraw both figures from a finished run's files in ``out``."""
     table = pd.read_csv(out / "parameter_recovery.csv")
     long = pd.read_csv(out / "participants_long.csv")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cogflex.errors import CogflexError, DivergenceError, InterruptedFit
 from cogflex.executors import add_backend_options
+from cogflex.resources import PRESET_KINDS
 
 __all__ = ["main"]
 
@@ -97,18 +98,44 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What uses each kind of preset, for the listing of ``cogflex presets``.
+_PRESET_USES = {"simulation": "cogflex simulate NAME, cogflex sweep NAME", "fitting": "cogflex fit --model NAME",
+                "pipelines": "cogflex run NAME", "adapt": "cogflex adapt NAME --data DIR",
+                "reproduce": "settings of cogflex reproduce"}
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from cogflex.nta.config import load_config, models_dir, preset_names
+    from cogflex import resources
+    from cogflex.errors import ConfigError
+    from cogflex.typed_config import read_toml
 
     if args.name:
-        config = load_config(args.name)
-        path = models_dir() / "simulation" / f"{config.name}.toml"
-        print(path.read_text() if path.exists() else config.to_dict())
+        kinds = [args.kind] if args.kind else resources.preset_kinds(args.name)
+        if not kinds:
+            available = "; ".join(f"{kind}: {', '.join(resources.preset_names(kind)) or 'none'}"
+                                  for kind in resources.PRESET_KINDS)
+            raise ConfigError("preset", f"unknown preset {args.name!r} (available: {available})")
+        if len(kinds) > 1:
+            raise ConfigError("preset", f"{args.name!r} is a preset of several kinds ({', '.join(kinds)}); "
+                                        "choose one with --kind")
+        text = resources.preset_path(kinds[0], args.name).read_text()
+        print(text, end="" if text.endswith("\n") else "\n")
         return 0
-    for name in preset_names():
-        config = load_config(name)
-        kind = "sweep" if config.sweep.axes else "simulate"
-        print(f"{name:18s} {kind:8s}  {config.description}")
+    bundled = resources.bundled_models_dir()
+    kinds = [args.kind] if args.kind else resources.PRESET_KINDS
+    names = {kind: resources.preset_names(kind) for kind in kinds}
+    width = max((len(name) for group in names.values() for name in group), default=0)
+    for kind in kinds:
+        print(f"{kind} ({_PRESET_USES[kind]}):")
+        for name in names[kind]:
+            path = resources.preset_path(kind, name)
+            raw = read_toml(path)
+            use = ("sweep" if "sweep" in raw else "simulate").ljust(9) if kind == "simulation" else ""
+            origin = "" if path.parent.parent == bundled else f"  [{path}]"
+            print(f"  {name:{width}s}  {use}{raw.get('description', '')}{origin}")
+    folders = ", ".join(f"{folder}/<kind>" for folder in resources.user_models_dirs())
+    print(f"\nSearch path, first match wins: {folders}, then the bundled presets ({bundled}/<kind>).\n"
+          "Print one as TOML to copy and edit: cogflex presets NAME > mine.toml")
     return 0
 
 
@@ -173,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="simulate a preset or TOML config; write summary, trajectories, figure",
                        description="Train the networks of one config (all seeds batched) and write DIR/summary.json, "
                        "DIR/trajectories.nc (netCDF) and DIR/simulation.png.")
-    p.add_argument("config", metavar="PRESET|FILE.toml", help="preset name (see `cogflex presets`) or TOML file")
+    p.add_argument("config", metavar="PRESET|FILE.toml",
+                   help="simulation preset (see `cogflex presets --kind simulation`) or TOML file")
     _add_run_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: ./cogflex-<name>)")
     p.set_defaults(func=_cmd_simulate)
@@ -194,15 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output directory (default: ./cogflex-<name>)")
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("presets", help="list the bundled presets, or print one as TOML",
-                       description="Without NAME, list the presets in models/simulation; with NAME, print its TOML "
-                       "(copy it, edit it, and pass the file to simulate/sweep).")
-    p.add_argument("name", nargs="?", metavar="NAME")
+    p = sub.add_parser("presets", help="list the presets of every kind, or print one as TOML to copy",
+                       description="Without NAME, list the presets of every kind (simulation, fitting, pipelines, "
+                       "adapt, reproduce) with the command that uses them; with NAME, print that preset's TOML file "
+                       "(copy it, edit it, and pass the file to the command). Presets are looked up in "
+                       "$COGFLEX_MODELS/<kind>/ (folders separated by ':'), then ~/.config/cogflex/models/<kind>/ "
+                       "($XDG_CONFIG_HOME/cogflex/models/<kind>/), then among the bundled presets; the first match "
+                       "wins, so a file of a user folder adds a preset or replaces a bundled one.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="preset to print (default: list them all)")
+    p.add_argument("--kind", choices=PRESET_KINDS, metavar="KIND",
+                   help=f"only this kind, one of {', '.join(PRESET_KINDS)} (to list it, or when NAME is a preset "
+                   "of more than one kind)")
     p.set_defaults(func=_cmd_presets)
 
     p = sub.add_parser("demo", help="the main demo: fit, compare and report on the bundled synthetic players",
-                       description="Run the whole pipeline (the `demo` preset, models/pipelines/demo.toml) on the "
-                       "bundled synthetic dataset data/synthetic/flexible_players.csv.gz: fit flexible, forgetful "
+                       description="Run the whole pipeline (the `demo` preset: `cogflex presets demo`) on the "
+                       "bundled synthetic dataset (synthetic/flexible_players.csv.gz): fit flexible, forgetful "
                        "and descriptive models to 3 simulated players, compare them (PSIS-LOO, stacking), run "
                        "posterior predictive checks and write DIR/report.html (a few minutes). With --networks: "
                        "simulate the fig2-flexible and fig2-forgetful networks instead and write a comparison figure.")

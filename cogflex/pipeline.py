@@ -4,6 +4,7 @@ A pipeline file names the data, the models and the sampler settings (every key i
 ``data.file``; relative paths are relative to the pipeline file)::
 
     name = "my-study"
+    description = "..."                  # one line, shown by `cogflex presets`
     out = "results"                      # output directory (default: <file stem>-out next to the file)
 
     [data]
@@ -50,7 +51,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from cogflex import resources
 from cogflex.errors import CogflexError, ConfigError
+from cogflex.fit.options import SAMPLER_DEFAULTS
 from cogflex.io import atomic_path, write_json
 from cogflex.typed_config import from_mapping, read_toml, to_mapping
 
@@ -79,13 +82,13 @@ class FitStep:
     """Models and sampler settings (see ``cogflex fit --help``)."""
 
     models: tuple[str, ...] = ("flexible", "forgetful", "descriptive")
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    seed: int = 0
-    target_accept: float = 0.9
-    sampler: Literal["auto", "nutpie", "pymc"] = "auto"
-    hierarchical: bool = False
+    draws: int = SAMPLER_DEFAULTS.draws
+    tune: int = SAMPLER_DEFAULTS.tune
+    chains: int = SAMPLER_DEFAULTS.chains
+    seed: int = SAMPLER_DEFAULTS.seed
+    target_accept: float = SAMPLER_DEFAULTS.target_accept
+    sampler: Literal["auto", "nutpie", "pymc"] = SAMPLER_DEFAULTS.sampler
+    hierarchical: bool = SAMPLER_DEFAULTS.hierarchical
     jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -136,6 +139,7 @@ class Pipeline:
 
     data: DataStep
     name: str = "pipeline"
+    description: str = ""
     out: str = ""
     fit: FitStep = field(default_factory=FitStep)
     ppc: PPCStep = field(default_factory=PPCStep)
@@ -166,16 +170,17 @@ class Pipeline:
 
 
 def pipelines_dir() -> Path:
-    """Bundled pipeline presets (``models/pipelines``)."""
-    return Path(__file__).resolve().parents[1] / "models" / "pipelines"
+    """The bundled pipeline presets' folder (``models/pipelines``; user folders: :mod:`cogflex.resources`)."""
+    return resources.bundled_models_dir() / "pipelines"
 
 
 def load_pipeline(path_or_name: str | Path) -> Pipeline:
-    """Read a pipeline TOML (or a bundled preset by name, e.g. ``demo``)."""
-    path = Path(path_or_name)
-    preset = not path.suffix and (pipelines_dir() / f"{path_or_name}.toml").exists()
+    """Read a pipeline TOML, or a preset by name (e.g. ``demo``; found as :func:`cogflex.resources.preset_path`)."""
+    text = str(path_or_name)
+    path = Path(text)
+    preset = not (path.suffix or path.exists())
     if preset:
-        path = pipelines_dir() / f"{path_or_name}.toml"
+        path = resources.preset_path("pipelines", text)
     raw = read_toml(path)
     raw.setdefault("name", path.stem)
     if preset and not raw.get("out"):
@@ -271,11 +276,11 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     import pandas as pd
 
     from cogflex.fit.compare import compare_fits, load_fits
-    from cogflex.fit.engine import prepare
     from cogflex.fit.executor import LocalExecutor
     from cogflex.fit.fitting import FitOptions, FitWarning, fit
+    from cogflex.fit.models import load_model
     from cogflex.fit.ppc import PPC_FORMAT, posterior_predictive_check
-    from cogflex.fit.spec import load_model
+    from cogflex.fit.prepare import prepare
     from cogflex.report import software_versions, write_report
 
     if not isinstance(pipe, Pipeline):
@@ -317,7 +322,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     paths = []
     for model in pipe.fit.models:
         t0 = time.perf_counter()
-        spec = load_model(pipe.path(model) if model.endswith(".toml") else model)
+        spec = load_model(pipe.path(model) if model.endswith((".toml", ".py")) else model)
         path = fits_dir / f"{spec.name}.nc"
         done, why = _finished(path, _expected_attrs(spec, fd, pipe))
         if done:

@@ -76,8 +76,13 @@ def _cmd_report(args) -> int:
         if data is not None:
             import pandas as pd
 
+            from cogflex.fit.schema import model_of
+
+            simulated = {n: t for n, t in fits.trees.items() if model_of(t).simulates}
+            for name in set(fits.trees) - set(simulated):
+                print(f"cogflex: no posterior predictive checks of {name}: it was fitted outside cogflex")
             ppc = pd.concat([posterior_predictive_check(t, data, draws=args.ppc_draws, seed=args.ppc_seed, bins=bins)
-                             for t in fits.trees.values()], ignore_index=True)
+                             for t in simulated.values()], ignore_index=True) if simulated else None
             settings = {"draws": args.ppc_draws, "seed": args.ppc_seed, "bins": bins}
         else:
             print(f"cogflex: no posterior predictive checks: {note}")
@@ -176,12 +181,13 @@ def add_pipeline_commands(sub) -> None:
         "run", help="run or resume a pipeline: data -> fits -> comparison -> checks -> report",
         description="Run a pipeline TOML (sections [data] file/format/mapping/participants, [fit] models/draws/"
         "tune/chains/seed/target_accept/sampler/hierarchical/jobs, [ppc] draws/seed/practice_bins/n_bins, [report] "
-        "title/thin; documented in cogflex/pipeline.py; copy models/pipelines/demo.toml): load and clean the data, "
-        "fit the listed models, compare them, run posterior predictive checks and write fits/, comparison.csv, "
-        "comparison_pairwise.csv, ppc/, report.html, report.json and pipeline.json. Rerunning resumes: finished "
-        "fits made with the same spec, data and settings are not recomputed, nor are the finished participants of "
-        "an interrupted fit (fits/.units/); Ctrl-C exits 130.")
-    p.add_argument("pipeline", metavar="PIPELINE.toml|PRESET", help="pipeline file (or a bundled preset: demo)")
+        "title/thin; documented in cogflex/pipeline.py; start from `cogflex presets demo > mine.toml`): load and "
+        "clean the data, fit the listed models, compare them, run posterior predictive checks and write fits/, "
+        "comparison.csv, comparison_pairwise.csv, ppc/, report.html, report.json and pipeline.json. Rerunning "
+        "resumes: finished fits made with the same spec, data and settings are not recomputed, nor are the finished "
+        "participants of an interrupted fit (fits/.units/); Ctrl-C exits 130.")
+    p.add_argument("pipeline", metavar="PIPELINE.toml|PRESET",
+                   help="pipeline file, or a pipeline preset (demo; see `cogflex presets --kind pipelines`)")
     add_backend_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: the file's `out`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -15,7 +15,9 @@ import html
 import io
 import json
 import platform
+import sys
 import time
+import types
 from importlib import metadata
 from pathlib import Path
 
@@ -62,7 +64,7 @@ def participant_diagnostics(tree, participant: str) -> dict:
     """R-hat, ESS, divergences and E-BFMI of one participant's part of a fit."""
     import xarray as xr
 
-    from cogflex.fit.fitting import diagnostics
+    from cogflex.fit.checks import diagnostics
 
     post = tree["posterior"].to_dataset()
     stats = tree["sample_stats"].to_dataset()
@@ -82,38 +84,6 @@ def _figure_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _priors(spec: dict) -> list[dict]:
-    rows = []
-    for name, p in (spec.get("parameters") or {}).items():
-        rows.append({"parameter": name, "prior": f"logit-normal({p['prior_mu']:g}, {p['prior_sigma']:g}) on the "
-                     f"position in [{p['lower']:g}, {p['upper']:g}] ({p['scale']} scale)",
-                     "grid": f"{p['points']} points"})
-    if spec.get("kind") == "nta" and spec.get("variant") == "flexible" and "regularization" not in (
-            spec.get("parameters") or {}):
-        rows.append({"parameter": "regularization", "prior": f"fixed at {spec.get('regularization')}", "grid": ""})
-    for section in ("link", "descriptive"):
-        for name, prior in (spec.get(section) or {}).items():
-            if not isinstance(prior, dict) or "dist" not in prior:
-                continue
-            args = {"normal": ("mu", "sigma"), "halfnormal": ("sigma",), "lognormal": ("mu", "sigma"),
-                    "beta": ("alpha", "beta")}[prior["dist"]]
-            rows.append({"parameter": name, "prior": f"{prior['dist']}(" + ", ".join(
-                f"{a}={prior[a]:g}" for a in args) + ")", "grid": ""})
-    return rows
-
-
-def _shown_parameters(spec: dict) -> set[str]:
-    """Named parameters that are free in this model (forgetful's tau_c = tau_W = tau and fixed lambda are not)."""
-    from cogflex.fit.fitting import NAMED_PARAMETERS
-
-    hidden = set()
-    if spec.get("variant") == "forgetful":
-        hidden |= {"gate_timescale", "weight_timescale", "regularization"}
-    elif "regularization" not in (spec.get("parameters") or {}):
-        hidden.add("regularization")
-    return set(NAMED_PARAMETERS) - hidden
-
-
 def _posterior_figure(tree, model: str):
     """Forest plot: posterior mean and 94% interval per participant, one panel per named parameter."""
     import matplotlib
@@ -121,11 +91,12 @@ def _posterior_figure(tree, model: str):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cogflex.fit.fitting import NAMED_PARAMETERS
+    from cogflex.fit.fitting import reported_parameters
+    from cogflex.fit.schema import model_of
 
     post = tree["posterior"].to_dataset()
-    shown = _shown_parameters(json.loads(tree.attrs["model_spec"]))
-    names = [n for n in NAMED_PARAMETERS if n in post and n in shown
+    fitted = model_of(tree)
+    names = [n for n in reported_parameters(tree) if n in post
              and not (set(post[n].dims) - {"chain", "draw", "participant"})]
     if not names:
         return None
@@ -143,11 +114,12 @@ def _posterior_figure(tree, model: str):
             ax.plot(values.mean(), i, "o", color="C0", ms=4)
         ax.set_yticks(range(len(participants)), participants, fontsize=7)
         ax.invert_yaxis()
-        if name in ("gate_timescale", "weight_timescale", "timescale"):
+        if name in fitted.log_scale:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
-        label = {"gate_timescale": r"$\tau_c$ (trials)", "weight_timescale": r"$\tau_W$ (trials)",
-                 "regularization": r"$\lambda$", "timescale": r"$\tau=\tau_c=\tau_W$ (trials)"}.get(name, name)
-        ax.set_title(label, fontsize=9)
+            ax.xaxis.set_minor_formatter(NullFormatter())  # overlapping minor labels on short log ranges
+        ax.set_title(fitted.label(name), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)
     for ax in axes.ravel()[len(names):]:
@@ -194,6 +166,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     for the HTML.
     """
     from cogflex.fit.fitting import summarize_fit
+    from cogflex.fit.schema import fixed_parameters, model_of
 
     attrs = fits.attrs
     participants = fits.participants
@@ -201,6 +174,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     models = {}
     for name, tree in fits.trees.items():
         spec = json.loads(tree.attrs["model_spec"])
+        fitted = model_of(tree)
         summary = summarize_fit(tree)
         per = {pid: participant_diagnostics(tree, pid) for pid in participants}
         for d in per.values():
@@ -209,12 +183,13 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         if fig is not None:
             figures[f"posterior_{name}"] = _figure_uri(fig)
         models[name] = {
-            "file": str(fits.paths.get(name, "")), "spec": spec, "priors": _priors(spec),
+            "file": str(fits.paths.get(name, "")), "spec": spec, "priors": fitted.prior_rows(),
+            "fixed": fixed_parameters(tree), "family": fitted.family,
             "description": spec.get("description", ""), "diagnostics": per,
             "diagnostics_overall": {k: summary[k] for k in ("rhat_max", "ess_bulk_min", "ess_tail_min",
                                                             "divergences", "ebfmi_min")},
             "warnings": summary["warnings"],
-            "parameters": {k: v for k, v in summary["parameters"].items() if k in _shown_parameters(spec)},
+            "parameters": summary["parameters"],
             "sampler": {k: summary[k] for k in ("sampler", "draws", "chains", "seed")} | {
                 "tune": int(tree.attrs.get("tune", 0)), "target_accept": float(tree.attrs.get("target_accept", 0)),
                 "job_seeds": json.loads(tree.attrs.get("job_seeds", "[]")),
@@ -543,3 +518,19 @@ def write_report(fits: FitSet, comparison: Comparison, out_html: str | Path, *, 
     if out_json is not None:
         write_json(out_json, report)
     return report
+
+
+class _ReportModule(types.ModuleType):
+    """The report module, callable as :func:`cogflex.workflow.report`.
+
+    So ``cf.report(fits, "report.html")`` works whether or not ``cogflex.report`` has been imported.
+    """
+
+    def __call__(self, *args, **kwargs):
+        """:func:`cogflex.workflow.report`."""
+        from cogflex.workflow import report
+
+        return report(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _ReportModule

@@ -24,6 +24,19 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _bundled_presets_only(tmp_path_factory):
+    """No user preset folders (``$COGFLEX_MODELS``, ``~/.config/cogflex/models``): the suite sees the bundled presets.
+
+    Set in ``os.environ``, so the command-line subprocesses of the tests inherit it; a test that needs a user
+    folder sets ``COGFLEX_MODELS`` itself.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("COGFLEX_MODELS", raising=False)
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+        yield
+
+
 def small_config(**learning) -> SimulationConfig:
     """A 6-in / 3-out network, two tasks, short blocks: milliseconds per run."""
     base = dict(dt=0.01, weight_timescale=0.5, gate_timescale=0.05, regularization=0.2,

@@ -113,3 +113,54 @@ def test_every_subcommand_has_help():
     for command in ("simulate", "sweep", "presets", "demo"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: cogflex" in result.stdout
+
+
+def test_presets_lists_every_kind_with_the_command_that_uses_it(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    headings = [line.split(" (")[0] for line in out.splitlines() if line and not line.startswith(" ")]
+    assert headings[:5] == ["simulation", "fitting", "pipelines", "adapt", "reproduce"]
+    for name in ("fig2-flexible", "fig5-grid-a", "flexible", "descriptive", "demo", "mnist-switch",
+                 "correlated-teachers", "fig6-fully-connected"):
+        assert f"  {name} " in out
+    assert "cogflex fit --model NAME" in out and "cogflex run NAME" in out
+    assert main(["presets", "--kind", "fitting"]) == 0
+    assert capsys.readouterr().out.startswith("fitting (")
+
+
+@pytest.mark.parametrize(("name", "kind"), [("fig2-flexible", "simulation"), ("flexible", "fitting"),
+                                            ("demo", "pipelines"), ("mnist-switch", "adapt"),
+                                            ("fig6-fully-connected", "reproduce")])
+def test_presets_name_prints_the_file_of_any_kind(name, kind, capsys):
+    from cogflex.resources import preset_path
+
+    assert main(["presets", name]) == 0
+    assert capsys.readouterr().out == preset_path(kind, name).read_text()
+
+
+def test_presets_name_of_several_kinds_asks_for_kind(tmp_path, monkeypatch, capsys):
+    (tmp_path / "fitting").mkdir()
+    (tmp_path / "fitting" / "demo.toml").write_text('name = "demo"\ndescription = "a fitting demo"\n')
+    monkeypatch.setenv("COGFLEX_MODELS", str(tmp_path))
+    assert main(["presets", "demo"]) == 2
+    assert "several kinds (fitting, pipelines); choose one with --kind" in capsys.readouterr().err
+    assert main(["presets", "demo", "--kind", "fitting"]) == 0
+    assert capsys.readouterr().out == 'name = "demo"\ndescription = "a fitting demo"\n'
+    assert main(["presets"]) == 0
+    assert f"a fitting demo  [{tmp_path / 'fitting' / 'demo.toml'}]" in capsys.readouterr().out
+
+
+def test_presets_unknown_name_lists_every_kind(capsys):
+    assert main(["presets", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown preset 'nope'" in err
+    assert "simulation: " in err and "fitting: descriptive, flexible, forgetful" in err and "pipelines: demo" in err
+    assert main(["presets", "nope", "--kind", "adapt"]) == 2
+    assert "available adapt presets: mnist-switch" in capsys.readouterr().err
+
+
+def test_adapt_help_shows_the_remapping_formula(capsys):
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    out = capsys.readouterr().out
+    assert "5*(y%2)" in " ".join(out.split()) and "%%" not in out

@@ -207,7 +207,7 @@ def fake_fit_one(spec, fd, options, *args, **kwargs):
 def no_sampling(monkeypatch):
     import cogflex.fit.fitting
 
-    monkeypatch.setattr(cogflex.fit.fitting, "_fit_one", fake_fit_one)
+    monkeypatch.setattr(cogflex.fit.fitting, "sample_job", fake_fit_one)
 
 
 FIT_ARGS = ["--draws", "10", "--tune", "10", "--chains", "1", "--quiet"]
@@ -252,7 +252,7 @@ TINY_NETWORK = {"tutorial_blocks": 1, "tutorial_block_trials": 20, "max_practice
 
 def _cheap_trials(spec, params, trials, *args, **kwargs) -> bool:
     n = len(trials.trials)
-    if spec.kind == "descriptive":
+    if not spec.uses_network:
         return n <= 2000
     net = spec.network
     return (n <= 400 and net.tutorial_blocks * net.tutorial_block_trials <= 200 and net.max_practice_trials <= 200
@@ -286,8 +286,8 @@ def design_args(draw) -> list[str]:
 
 @st.composite
 def params_args(draw, spec_name: str, folder: Path) -> list[str]:
+    from cogflex.fit.models import load_model
     from cogflex.fit.simulate import draw_parameters, model_parameter_names
-    from cogflex.fit.spec import load_model
 
     spec = load_model(spec_name)
     values = draw_parameters(spec, np.random.default_rng(0))
@@ -443,7 +443,7 @@ def fit_tree(fit_file):
     return xr.open_datatree(fit_file, engine="h5netcdf").load()
 
 
-FIT_ATTRS = ["participants", "data_digest", "trial_set", "model", "n_trials", "model_spec", "model_kind",
+FIT_ATTRS = ["participants", "data_digest", "trial_set", "model", "n_trials", "model_spec", "model_family",
              "data_source", "seed", "draws", "chains", "cleaning", "notes", "mode_search", "interpolation_check",
              "seconds", "job_seeds", "hierarchical", "sampler"]
 GARBAGE = st.sampled_from(["", "not json", "[]", "{}", "null", "[1, 2]", '["nobody"]', "NaN", 0, -1, 1.5])
@@ -785,8 +785,8 @@ def test_model_spec_non_finite_values_regression(change, fragments, tmp, no_samp
 @pytest.mark.parametrize("value", ["[]", "[1.0, 2.0]"])
 def test_simulate_data_params_that_are_lists_regression(value, tmp, simulate_data_guard):
     """simulate-data --params: a list value was a numpy broadcasting ValueError traceback."""
+    from cogflex.fit.models import load_model
     from cogflex.fit.simulate import model_parameter_names
-    from cogflex.fit.spec import load_model
 
     params = {name: 0.3 for name in model_parameter_names(load_model("descriptive"))}
     params["rt_sigma"] = json.loads(value)

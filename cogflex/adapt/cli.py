@@ -35,9 +35,9 @@ def add_adapt_commands(sub) -> None:
         "adapt", help="train an NTA adapter on a backbone through a task-switching curriculum (MNIST)",
         description="Put an NTA adapter (P gated linear paths with fast, bounded gates) on a backbone and train it "
         "on blocks of alternating tasks (default preset mnist-switch: digit label <-> remapped label y//2 + "
-        "5*(y%%2), small CNN with a 10-unit bottleneck pretrained on digits and frozen). Writes DIR/summary.json "
+        "5*(y%2), small CNN with a 10-unit bottleneck pretrained on digits and frozen). Writes DIR/summary.json "
         "(accuracy_after_switch, steps_to_criterion, gate_selectivity, return_drop, wall_seconds, the config) "
-        "and DIR/accuracy.png, DIR/gates.png. Presets: models/adapt/*.toml.")
+        "and DIR/accuracy.png, DIR/gates.png. Presets: `cogflex presets --kind adapt`.")
     p.add_argument("config", metavar="PRESET|FILE.toml", help="adapter experiment preset (mnist-switch) or TOML file")
     p.add_argument("--data", required=True, metavar="DIR",
                    help="directory with the IDX files (e.g. t10k-images-idx3-ubyte.gz; torchvision's MNIST/raw "

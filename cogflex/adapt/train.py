@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from cogflex import resources
 from cogflex.adapt.adapter import GatedAdapter, make_optimizer
 from cogflex.adapt.data import ImageData, Task, load_idx_dataset, make_task, split_dataset
 from cogflex.errors import CogflexError, ConfigError
@@ -179,22 +180,16 @@ class AdaptConfig:
 
 
 def adapt_preset_names() -> list[str]:
-    """Bundled adapter experiment presets (``models/adapt/*.toml``)."""
-    from cogflex.nta.config import models_dir
-
-    return sorted(p.stem for p in (models_dir() / "adapt").glob("*.toml"))
+    """Adapter experiment presets (``models/adapt/*.toml`` and the user folders of :mod:`cogflex.resources`)."""
+    return resources.preset_names("adapt")
 
 
 def load_adapt_config(name_or_path: str | Path, **overrides) -> AdaptConfig:
     """Load a preset (``mnist-switch``) or TOML file; ``overrides`` replace top-level keys (e.g. regime)."""
-    from cogflex.nta.config import models_dir
-
     text = str(name_or_path)
     path = Path(text)
     if not (text.endswith(".toml") or path.exists()):
-        path = models_dir() / "adapt" / f"{text}.toml"
-        if not path.exists():
-            raise ConfigError("preset", f"unknown adapter preset {text!r} (bundled: {', '.join(adapt_preset_names())})")
+        path = resources.preset_path("adapt", text)
     raw = read_toml(path)
     raw.setdefault("name", path.stem)
     for key, value in overrides.items():

@@ -5,7 +5,7 @@
 """
 
 from cogflex.data.cleaning import RULES, CleaningRules, clean
-from cogflex.data.dataset import TrialData
+from cogflex.data.dataset import TrialData, natural_key, natural_sorted
 from cogflex.data.loaders import EBB_AND_FLOW_FIELDS, FORMATS, CsvMapping, load_csv, load_ebb_and_flow, load_trials
 from cogflex.data.schema import COLUMNS, REQUIRED, derive, validate
 from cogflex.data.summaries import Summary, practice_bins, summarize
@@ -23,6 +23,8 @@ __all__ = [
     "FORMATS",
     "CsvMapping",
     "TrialData",
+    "natural_key",
+    "natural_sorted",
     "derive",
     "load_csv",
     "load_ebb_and_flow",

@@ -127,7 +127,7 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_summarize(args) -> int:
-    from cogflex.data import plots, summarize
+    from cogflex.data import natural_sorted, plots, summarize
     from cogflex.errors import ConfigError
     from cogflex.io import atomic_path, write_json
 
@@ -156,10 +156,11 @@ def _cmd_summarize(args) -> int:
     info = _overview(data, rules)
     write_json(out / "summary.json", info)
     _print_overview(info, summary.cleaning)
-    cost = summary.switch_cost
+    cost = summary.switch_cost.pivot(index="practice_bin", columns="participant", values="switch_cost_ms")
+    cost = cost.reindex(index=natural_sorted(cost.index, last=["all"]),
+                        columns=natural_sorted(cost.columns, last=["all"]))  # participants 1, 2, 10, then all
     print("  switch cost by practice bin (ms):")
-    print("    " + cost.pivot(index="practice_bin", columns="participant", values="switch_cost_ms")
-          .round(0).to_string().replace("\n", "\n    "))
+    print("    " + cost.round(0).to_string().replace("\n", "\n    "))
     print(f"  wrote {', '.join(f'{n}.csv' for n in tables)}, switch_cost.png, run_position.png, accuracy.png "
           f"and summary.json to {out}/")
     return 0

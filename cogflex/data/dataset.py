@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-__all__ = ["TrialData"]
+__all__ = ["TrialData", "natural_key", "natural_sorted"]
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value: object) -> tuple[tuple[str | int, ...], str]:
+    """Sort key that reads the digit runs of an id as numbers: ``"2" < "10"``, ``"p2" < "p10" < "q1"``.
+
+    Ids that differ only in leading zeros (``"01"``, ``"1"``) are ordered by
+    their text, so the order is total and the same on every run.
+    """
+    text = str(value)
+    parts = _DIGITS.split(text)  # text at even positions, digit runs at odd ones
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), text
+
+
+def natural_sorted[T](values: Iterable[T], *, last: Sequence[object] = ()) -> list[T]:
+    """``values`` in natural order (:func:`natural_key`), e.g. participant ids 1, 2, 10 rather than 1, 10, 2.
+
+    Values in ``last`` go at the end, in that order: ``natural_sorted(ids,
+    last=["all"])`` puts the pooled rows of a summary after the participants.
+    """
+    tail = {str(v): i for i, v in enumerate(last)}
+    return sorted(values, key=lambda v: (tail.get(str(v), -1), natural_key(v)))
 
 
 @dataclass(frozen=True)
@@ -43,7 +68,7 @@ class TrialData:
 
     @property
     def participants(self) -> list[str]:
-        """Participant ids, in table order."""
+        """Participant ids, in table order (the loaders sort them naturally: 1, 2, 10)."""
         return [str(p) for p in self.trials["participant"].unique()]
 
     @property

@@ -1,8 +1,10 @@
 """Read trial files into the canonical schema: Lumosity Ebb and Flow exports and any lab CSV.
 
-Every problem is reported as a :class:`~cogflex.errors.DataError` whose
-message names the file, the column and the first offending lines; nothing is
-dropped or fixed silently.
+A pandas DataFrame of the same columns goes through the same checks and
+derivations as the file it could have been read from. Every problem is
+reported as a :class:`~cogflex.errors.DataError` whose message names the file
+(or ``<DataFrame N rows>``), the column and the first offending lines (of a
+DataFrame: index labels); nothing is dropped or fixed silently.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
+import os
+import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cogflex.data.dataset import TrialData
+from cogflex.data.dataset import TrialData, natural_sorted
 from cogflex.data.schema import column_kind, derive, is_known, offending_lines, ordered, validate
 from cogflex.errors import ConfigError, DataError
 from cogflex.typed_config import read_toml
@@ -171,30 +176,104 @@ def _number_text(value: object) -> str:
     return str(value)
 
 
-def load_trials(path: str | Path, format: str = "ebb-and-flow", *, mapping: CsvMapping | None = None,
-                encoding: str = "utf-8") -> TrialData:
-    """Load, validate and derive a trial file.
+def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-and-flow", *,
+                mapping: CsvMapping | Mapping[str, str] | None = None, encoding: str = "utf-8") -> TrialData:
+    """Load, validate and derive trials from a file or a pandas DataFrame.
+
+    A DataFrame goes through exactly the checks and derivations of a file:
+    ``load_trials(pd.read_csv(path), ...)`` gives the same trial table, and the
+    same :meth:`~cogflex.data.TrialData.digest`, as ``load_trials(path, ...)``.
 
     Parameters
     ----------
-    path
-        CSV file, plain or gzip-compressed.
+    data
+        CSV file (plain or gzip-compressed), or a DataFrame with the file's
+        columns, one row per trial.
     format
-        ``"ebb-and-flow"`` (the Lumosity export) or ``"csv"`` (needs ``mapping``).
+        ``"ebb-and-flow"`` (the Lumosity export, fields
+        :data:`EBB_AND_FLOW_FIELDS`) or ``"csv"`` (any long-format table; needs
+        ``mapping``).
     mapping
-        Column mapping for ``format="csv"`` (which also carries the encoding).
+        Column mapping for ``format="csv"``: a :class:`CsvMapping` (which also
+        carries the RT unit, recodes, RT codes for "no response", encoding
+        and delimiter), or a dict ``{schema column: column}`` with the names
+        ``--map NAME=COLUMN`` takes (RT in ms, nothing recoded).
     encoding
-        Text encoding of an Ebb and Flow file.
+        Text encoding of an Ebb and Flow file (unused for a DataFrame).
+
+    Returns
+    -------
+    TrialData
+        Trials sorted by participant, session and trial, with the derived
+        columns; ``source`` is the path, or ``"<DataFrame N rows>"``.
+
+    Raises
+    ------
+    DataError
+        The data do not fit the trial schema; the message names the file (or
+        ``<DataFrame N rows>``), the column and the first offending lines (of
+        a DataFrame: its index labels).
+    ConfigError
+        Unknown format, or a mapping missing, invalid or given for
+        ``"ebb-and-flow"``.
+    TypeError
+        ``data`` is neither a path nor a DataFrame.
+
+    Notes
+    -----
+    A DataFrame's cells are read as the text a file would hold: booleans as
+    ``True``/``False``, whole floats as integers (a blank cell turns a pandas
+    int column into floats: ``1.0`` was ``"1"``), and a value equal to a
+    recode or ``rt_missing`` code as that code. Its trials' ``line`` column
+    holds the line of the row in ``df.to_csv(index=False)`` (position + 2),
+    which is the file's line for ``pd.read_csv(path)``. Ids that pandas reads
+    as numbers lose their leading zeros (``"007"`` becomes 7): read them as
+    text, e.g. ``pd.read_csv(path, dtype={"user_id": str})``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from cogflex.data import load_trials
+    >>> lab = pd.DataFrame({"subject": ["s1", "s1", "s1", "s2"], "cue": ["colour", "shape", "shape", "colour"],
+    ...                     "acc": [1, 0, 1, 1], "RT": [612.0, 845.5, None, 701.0]})
+    >>> data = load_trials(lab, "csv", mapping={"participant": "subject", "task": "cue", "correct": "acc",
+    ...                                         "rt": "RT"})
+    >>> data.source, data.n_trials, data.participants
+    ('<DataFrame 4 rows>', 4, ['s1', 's2'])
+    >>> data.trials[["participant", "task", "correct", "rt", "switch"]]
+      participant    task  correct      rt  switch
+    0          s1  colour     True  0.6120   False
+    1          s1   shape    False  0.8455    True
+    2          s1   shape     True     NaN   False
+    3          s2  colour     True  0.7010   False
+
+    The bundled Ebb and Flow export, from its path and as a DataFrame:
+
+    >>> path = "data/synthetic/flexible_players.csv.gz"
+    >>> load_trials(pd.read_csv(path)).digest() == load_trials(path).digest()  # doctest: +SKIP
+    True
     """
     if format == "ebb-and-flow":
         if mapping is not None:
             raise ConfigError("map", "the ebb-and-flow format has fixed fields; a column mapping needs format 'csv'")
-        return load_ebb_and_flow(path, encoding=encoding)
+        return load_ebb_and_flow(data, encoding=encoding)
     if format == "csv":
         if mapping is None:
             raise ConfigError("map", "format 'csv' needs a column mapping (--map NAME=COLUMN or --mapping FILE.toml)")
-        return load_csv(path, mapping)
+        return load_csv(data, mapping)
     raise ConfigError("format", f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+
+
+def _as_mapping(mapping: CsvMapping | Mapping[str, str]) -> CsvMapping:
+    """A :class:`CsvMapping` as given, or built from a dict ``{schema column: column}`` as ``--map`` flags are."""
+    if isinstance(mapping, CsvMapping):
+        return mapping
+    if isinstance(mapping, Mapping):
+        for name, column in mapping.items():
+            if not isinstance(name, str) or not isinstance(column, str):
+                raise ConfigError(f"map.{name}", f"expected a column name (text), got {column!r}")
+        return CsvMapping.from_args([f"{name}={column}" for name, column in mapping.items()])
+    raise TypeError(f"mapping must be a CsvMapping or a dict {{schema column: column}}, got {type(mapping).__name__}")
 
 
 # -- reading ------------------------------------------------------------------
@@ -282,6 +361,138 @@ def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
     except csv.Error:
         return simple
     return np.asarray(starts) if len(starts) == n_rows else simple
+
+
+# -- DataFrames ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Raw cells read from a file, or taken from a DataFrame, with the source line of every row in ``line``.
+
+    ``labels`` are a DataFrame's index labels (row ``i`` is on line ``i + 2``); ``None`` for a file.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    delimiter: str | None = None
+    detected: bool = False
+    labels: np.ndarray | None = None
+
+    @property
+    def what(self) -> str:
+        """``"file"`` or ``"DataFrame"``, for messages."""
+        return "file" if self.labels is None else "DataFrame"
+
+
+def _raw_table(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str, delimiter: str | None,
+               text_columns: Iterable[str], all_text: bool = False,
+               codes: Mapping[str, Iterable[object]] | None = None) -> _Raw:
+    """Read a file with :func:`_read_table`, or take a DataFrame's cells with :func:`_frame_table`."""
+    if isinstance(data, pd.DataFrame):
+        return _frame_table(data, text_columns=text_columns, codes=codes or {})
+    if isinstance(data, str | os.PathLike):
+        frame, delimiter, detected = _read_table(data, encoding=encoding, delimiter=delimiter,
+                                                 text_columns=text_columns, all_text=all_text)
+        return _Raw(frame, str(data), delimiter, detected)
+    raise TypeError(f"data must be a path to a trial file (str or os.PathLike) or a pandas DataFrame, "
+                    f"got {type(data).__name__}")
+
+
+def _frame_table(frame: pd.DataFrame, *, text_columns: Iterable[str],
+                 codes: Mapping[str, Iterable[object]]) -> _Raw:
+    """A DataFrame as the raw table its CSV file gives.
+
+    Column names are stripped; ``text_columns`` become the text of their cells
+    (:func:`_cells`, with ``codes[column]``), the rest stay as pandas typed them,
+    as :func:`_read_table` leaves them; ``line`` is the row's line in
+    ``frame.to_csv(index=False)``.
+    """
+    n = len(frame)
+    source = f"<DataFrame {n} row{'s' if n != 1 else ''}>"
+    if n == 0:
+        raise DataError(source, "no trials (the DataFrame has no rows)")
+    names = [str(c).strip() for c in frame.columns]
+    text = set(text_columns)
+    columns: dict[str, pd.Series] = {}
+    for i, name in enumerate(names):
+        if name in columns:
+            raise DataError(source, "more than one column of this name (column names must be unique)", column=name)
+        values = frame.iloc[:, i].reset_index(drop=True)
+        columns[name] = _cells(values, codes.get(name, ())) if name in text else values
+    raw = pd.DataFrame(columns, index=pd.RangeIndex(n))
+    raw["line"] = np.arange(2, n + 2)
+    return _Raw(raw, source, labels=frame.index.to_numpy())
+
+
+def _cells(values: pd.Series, codes: Iterable[object] = ()) -> pd.Series:
+    """A DataFrame column as the text of the cells pandas read it from (``<NA>`` where missing).
+
+    Booleans read ``True``/``False`` and whole floats as integers (a blank cell
+    turns a pandas int column into floats: ``1.0`` was ``"1"``); a value equal
+    to one of ``codes`` (recode or ``rt_missing`` codes) reads as that code,
+    e.g. ``True`` as ``"true"`` or ``-1.0`` as ``"-1"``.
+    """
+    truths: dict[bool, str] = {}
+    numbers: dict[float, str] = {}
+    for code in codes:
+        spelled = str(code)
+        truth = {"true": True, "false": False}.get(spelled.strip().lower())
+        if truth is not None:
+            truths.setdefault(truth, spelled)
+            continue
+        try:
+            numbers.setdefault(float(spelled), spelled)
+        except ValueError:
+            pass
+
+    def cell(value: object) -> object:
+        if value is None or value is pd.NA or value is pd.NaT:
+            return pd.NA
+        if isinstance(value, bool | np.bool_):
+            return truths.get(bool(value), str(bool(value)))
+        if isinstance(value, int | np.integer):
+            whole = int(value)
+            return numbers.get(float(whole), str(whole)) if abs(whole) < 2**53 else str(whole)
+        if isinstance(value, float | np.floating):
+            number = float(value)
+            if math.isnan(number):
+                return pd.NA
+            plain = str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+            return numbers.get(number, plain)
+        return str(value)
+
+    return pd.Series([cell(v) for v in values.tolist()], dtype="string")
+
+
+_LINES = re.compile(r"\bfirst at lines? (\d+(?:, \d+)*)")
+
+
+def _by_index(text: str, labels: np.ndarray) -> str:
+    """``text`` with the lines :func:`~cogflex.data.schema.offending_lines` names (position + 2) as index labels."""
+    def swap(match: re.Match) -> str:
+        positions = [int(n) - 2 for n in match.group(1).split(", ")]
+        if not all(0 <= p < len(labels) for p in positions):
+            return match.group(0)
+        return "first at index " + ", ".join(_label(labels[p]) for p in positions)
+
+    return _LINES.sub(swap, text)
+
+
+def _label(value: object) -> str:
+    value = value.item() if isinstance(value, np.generic) else value
+    return str(value) if isinstance(value, int) else repr(value)
+
+
+def _named_rows(raw: _Raw, build: Callable[[_Raw], TrialData]) -> TrialData:
+    """``build(raw)``; the rows its errors and notes name are a DataFrame's index labels when ``raw`` is one."""
+    if raw.labels is None:
+        return build(raw)
+    try:
+        data = build(raw)
+    except DataError as exc:
+        raise DataError(exc.source, _by_index(exc.message, raw.labels), column=exc.column) from None
+    return data.with_trials(data.trials, notes=tuple(_by_index(note, raw.labels) for note in data.notes))
 
 
 # -- column conversion ---------------------------------------------------------
@@ -374,8 +585,9 @@ def _finish(trials: pd.DataFrame, source: str, format: str, notes: list[str],
             names: Mapping[str, str] | None = None) -> TrialData:
     """Validate in file order, sort sessions, derive, and wrap."""
     validate(trials, source, names=names)
+    participant = trials["participant"].cat.remove_unused_categories()
+    trials["participant"] = participant.cat.reorder_categories(natural_sorted(participant.cat.categories))
     trials = trials.sort_values(["participant", "session", "trial"], kind="stable", ignore_index=True)
-    trials["participant"] = trials["participant"].cat.remove_unused_categories()
     return TrialData(trials=ordered(derive(trials)), source=source, format=format, notes=tuple(notes))
 
 
@@ -393,16 +605,21 @@ def _compare_switch(data: TrialData, reported: pd.Series, label: str) -> list[st
 # -- the two formats -------------------------------------------------------------
 
 
-def load_ebb_and_flow(path: str | Path, *, encoding: str = "utf-8") -> TrialData:
-    """Load a Lumosity Ebb and Flow export (fields :data:`EBB_AND_FLOW_FIELDS`; gzip or plain CSV).
+def load_ebb_and_flow(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str = "utf-8") -> TrialData:
+    """Load a Lumosity Ebb and Flow export (fields :data:`EBB_AND_FLOW_FIELDS`; gzip or plain CSV, or a DataFrame).
 
     Tasks are ``point`` (cue P: report where the leaves point) and ``move``
     (cue M: where they move); ``nth_master`` (gameplay number) is the session,
     ``resp_time`` (ms) becomes ``rt`` (s), ``point_dir``/``mv_dir`` become
     ``stim_point``/``stim_move`` and congruency is point = move.
     """
-    source = str(path)
-    raw, _, _ = _read_table(path, encoding=encoding, delimiter=",", text_columns=("user_id", "game_result_id"))
+    raw = _raw_table(data, encoding=encoding, delimiter=",", text_columns=("user_id", "game_result_id"))
+    return _named_rows(raw, _ebb_and_flow)
+
+
+def _ebb_and_flow(table: _Raw) -> TrialData:
+    """The Ebb and Flow fields of a raw table, converted, validated and derived."""
+    source, raw = table.source, table.frame
     missing = [f for f in EBB_AND_FLOW_FIELDS if f not in raw.columns]
     if missing:
         raise DataError(source, f"missing Ebb and Flow field{'s' if len(missing) > 1 else ''} "
@@ -432,12 +649,13 @@ def load_ebb_and_flow(path: str | Path, *, encoding: str = "utf-8") -> TrialData
     reported = _as_bool(raw["switch"], raw, column="switch", recode={"T": True, "F": False}, **conv)
     data = _finish(trials, source, "ebb-and-flow", [], names={
         "participant": "user_id", "session": "nth_master", "trial": "trial", "task": "task_cue", "rt": "resp_time"})
-    notes = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()), "the file's switch")
-    notes += _compare_correct(data.trials)
+    notes = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
+                            f"the {table.what}'s switch")
+    notes += _compare_correct(data.trials, table.what)
     return data.with_trials(data.trials, notes=tuple(notes))
 
 
-def _compare_correct(trials: pd.DataFrame) -> list[str]:
+def _compare_correct(trials: pd.DataFrame, what: str = "file") -> list[str]:
     """Notes on trials whose ``correct`` disagrees with response == correct response (kept as the file says)."""
     answered = trials["response"].notna().to_numpy()
     matches = (trials["response"].astype("string") == trials["correct_response"].astype("string")).fillna(False)
@@ -447,22 +665,35 @@ def _compare_correct(trials: pd.DataFrame) -> list[str]:
     per = pd.Series(differ).groupby(trials["participant"].to_numpy()).sum()
     who = ", ".join(f"{p}: {int(n)}" for p, n in per.items() if n)
     return [f"'correct' disagrees with response == correct response on {int(differ.sum())} trials ({who}); "
-            f"cogflex keeps the file's 'correct' ({offending_lines(trials, differ)})"]
+            f"cogflex keeps the {what}'s 'correct' ({offending_lines(trials, differ)})"]
 
 
-def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
-    """Load a long-format lab CSV through an explicit :class:`CsvMapping`."""
-    source = str(path)
-    text_columns = [mapping.columns["participant"]]
-    raw, delimiter, detected = _read_table(path, encoding=mapping.encoding, delimiter=mapping.delimiter,
-                                           text_columns=text_columns, all_text=True)
+def load_csv(data: str | os.PathLike[str] | pd.DataFrame, mapping: CsvMapping | Mapping[str, str]) -> TrialData:
+    """Load a long-format lab CSV (or a DataFrame of its columns) through an explicit column mapping.
+
+    ``mapping`` is a :class:`CsvMapping` or a dict ``{schema column: column}``
+    (read as ``--map NAME=COLUMN`` flags).
+    """
+    mapping = _as_mapping(mapping)
+    codes: dict[str, list[object]] = {}
+    for name, col in mapping.columns.items():
+        codes.setdefault(col, []).extend(mapping.recode.get(name, {}))
+    codes.setdefault(mapping.columns["rt"], []).extend(mapping.rt_missing)
+    raw = _raw_table(data, encoding=mapping.encoding, delimiter=mapping.delimiter,
+                     text_columns=list(mapping.columns.values()), all_text=True, codes=codes)
+    return _named_rows(raw, lambda table: _lab_csv(table, mapping))
+
+
+def _lab_csv(table: _Raw, mapping: CsvMapping) -> TrialData:
+    """The mapped columns of a raw table, converted, validated and derived."""
+    source, raw = table.source, table.frame
     absent = [f"{name}={col}" for name, col in mapping.columns.items() if col not in raw.columns]
     if absent:
         found = ", ".join(c for c in raw.columns if c != "line")
-        raise DataError(source, f"mapped column{'s' if len(absent) > 1 else ''} not in the file: "
-                                f"{', '.join(absent)} (the file has: {found})",
+        raise DataError(source, f"mapped column{'s' if len(absent) > 1 else ''} not in the {table.what}: "
+                                f"{', '.join(absent)} (the {table.what} has: {found})",
                         column=absent[0].split("=", 1)[1])
-    notes = [f"delimiter {delimiter!r} detected"] if detected and delimiter != "," else []
+    notes = [f"delimiter {table.delimiter!r} detected"] if table.detected and table.delimiter != "," else []
     trials = pd.DataFrame({"line": raw["line"].astype("Int64")})
     reported = None
     for name, col in mapping.columns.items():
@@ -499,7 +730,7 @@ def load_csv(path: str | Path, mapping: CsvMapping) -> TrialData:
     data = _finish(trials, source, "csv", notes, names=mapping.columns)
     if reported is not None:
         extra = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
-                                f"the file's switch column {mapping.columns['switch']!r}")
+                                f"the {table.what}'s switch column {mapping.columns['switch']!r}")
         data = data.with_trials(data.trials, notes=data.notes + tuple(extra))
     return data
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cogflex.data.cleaning import CleaningRules, clean
-from cogflex.data.dataset import TrialData
+from cogflex.data.dataset import TrialData, natural_key, natural_sorted
 from cogflex.errors import ConfigError
 
 __all__ = ["Summary", "summarize", "practice_bins", "RT_QUANTILES"]
@@ -128,7 +128,10 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
         Run positions from this value on are pooled.
     """
     rules = rules or CleaningRules()
-    binned = data.trials.assign(practice_bin=practice_bins(data.trials["session"], bins))
+    participant = data.trials["participant"].astype("category")
+    participant = participant.cat.reorder_categories(natural_sorted(participant.cat.categories))
+    # participants in natural order (2 before 10), which every groupby below keeps
+    binned = data.trials.assign(participant=participant, practice_bin=practice_bins(data.trials["session"], bins))
     rt_data = clean(data.with_trials(binned), rules)
     acc_trials = clean(data.with_trials(binned), rules.for_accuracy()).trials
     rt_trials = rt_data.trials
@@ -139,7 +142,8 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
 
     by_type = _pooled(rt_trials, ["practice_bin", "trial_type"], _rt_stats)
     acc = _pooled(acc_trials, ["practice_bin", "trial_type"], _acc_stats)
-    by_type = by_type.merge(acc, on=["participant", "practice_bin", "trial_type"], how="outer")
+    by_type = by_type.merge(acc, on=["participant", "practice_bin", "trial_type"], how="outer")  # sorts as text
+    by_type = _natural_rows(by_type, ["participant", "practice_bin", "trial_type"])
 
     costs = []
     for (participant, bin_), grp in by_type.groupby(["participant", "practice_bin"], observed=True, sort=False):
@@ -200,11 +204,22 @@ def _congruency(rt_trials: pd.DataFrame) -> pd.DataFrame:
         if not {"congruent", "incongruent"} <= set(wide.columns):
             continue
         counts = med.groupby(["participant", "practice_bin"], observed=True)["n"].sum()
-        tables.append(pd.DataFrame({
+        table = pd.DataFrame({
             "trial_type": label, "congruent_ms": wide["congruent"], "incongruent_ms": wide["incongruent"],
             "congruency_effect_ms": wide["incongruent"] - wide["congruent"], "n": counts,
-        }).reset_index())
+        }).reset_index()
+        tables.append(_natural_rows(table, ["participant", "practice_bin"]))
     return pd.concat(tables, ignore_index=True)[columns] if tables else pd.DataFrame(columns=columns)
+
+
+def _natural_rows(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows sorted by the columns ``by``, each in natural order with the pooled ``all`` last.
+
+    Participant 2 comes before 10, practice bin 50-99 before 100-149.
+    """
+    keys = [[(str(v) == ALL, natural_key(v)) for v in table[col]] for col in by]
+    order = sorted(range(len(table)), key=lambda i: [k[i] for k in keys])
+    return table.iloc[order].reset_index(drop=True)
 
 
 def _rt_stats(frame: pd.DataFrame) -> pd.Series:

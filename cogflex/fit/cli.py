@@ -71,7 +71,7 @@ def _params(args) -> dict:
 def _cmd_fit(args) -> int:
     from cogflex.data.cli import _load
     from cogflex.executors import make_executor
-    from cogflex.fit.fitting import FitOptions
+    from cogflex.fit.options import FitOptions
 
     data = _load(args)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
@@ -123,11 +123,15 @@ def _fit_and_print(data, model, options, args, out: Path, executor) -> None:
           f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
     for w in s["warnings"]:
         print(f"  WARNING: {w}")
-    for name in ("gate_timescale", "weight_timescale", "regularization"):
+    from cogflex.fit.schema import model_of
+
+    for name in model_of(result.tree).grid_names:  # the network parameters
         if name in s["parameters"]:
             vals = ", ".join(f"{p} {v['mean']:.3g} [{v['low_94']:.3g}, {v['high_94']:.3g}]"
                              for p, v in s["parameters"][name].items())
             print(f"  {name}: {vals}")
+    if s["fixed_parameters"]:
+        print("  fixed: " + ", ".join(f"{k} = {v:g}" for k, v in s["fixed_parameters"].items()))
     print(f"  wrote {result.path} and {out / (s['model'] + '.summary.json')}")
 
 
@@ -135,8 +139,8 @@ def _cmd_simulate_data(args) -> int:
     import numpy as np
 
     from cogflex.errors import ConfigError
+    from cogflex.fit.models import load_model
     from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials, to_ebb_and_flow
-    from cogflex.fit.spec import load_model
     from cogflex.io import atomic_path, write_json
 
     spec = load_model(args.model)
@@ -180,16 +184,18 @@ def _cmd_simulate_data(args) -> int:
 def add_fit_commands(sub) -> None:
     """Register ``fit`` and ``simulate-data`` on the top-level subparsers."""
     from cogflex.data.cli import _loader_options
+    from cogflex.fit.options import SAMPLER_DEFAULTS
 
     p = sub.add_parser(
-        "fit", help="fit flexible / forgetful NTA or the descriptive model to trial data (PyMC, NUTS)",
+        "fit", help="fit models (flexible / forgetful NTA, descriptive, your own) to trial data (PyMC, NUTS)",
         description="Fit models to a trial file: the NTA network runs on each participant's own trial sequence "
         "(cleaned trials enter the likelihood: a session's first trial and RTs outside 0.15-3 s are removed, errors "
         "are kept). Writes DIR/<model>.nc (DataTree: posterior, sample_stats, log_likelihood, observed_data) and "
         "DIR/<model>.summary.json; network predictor tables are cached in DIR/.cache.")
     _loader_options(p)
-    p.add_argument("--model", action="append", required=True, metavar="NAME|FILE.toml",
-                   help="flexible, forgetful, descriptive, or a model TOML (repeatable)")
+    p.add_argument("--model", action="append", required=True, metavar="NAME|FILE.toml|FILE.py",
+                   help="a model preset (flexible, forgetful, descriptive; see `cogflex presets`), a model TOML, "
+                   "or a Python file defining MODEL (your own model: docs/custom_models.md); repeatable")
     p.add_argument("--participants", nargs="+", metavar="ID", help="fit only these participants")
     p.add_argument("--shard", metavar="K/N",
                    help="fit shard K of N (K = 1..N): every N-th participant of the file (or of --participants), "
@@ -197,12 +203,14 @@ def add_fit_commands(sub) -> None:
                    "cogflex compare (see docs/scale.md)")
     p.add_argument("--hierarchical", action="store_true",
                    help="one hierarchical fit over all participants (default: independent per-participant fits)")
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
-    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (default 0.9)")
-    p.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default="auto",
+    d = SAMPLER_DEFAULTS
+    p.add_argument("--draws", type=int, default=d.draws, help=f"posterior draws per chain (default {d.draws})")
+    p.add_argument("--tune", type=int, default=d.tune, help=f"tuning steps per chain (default {d.tune})")
+    p.add_argument("--chains", type=int, default=d.chains, help=f"chains (default {d.chains})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    p.add_argument("--target-accept", type=float, default=d.target_accept,
+                   help=f"NUTS target acceptance (default {d.target_accept})")
+    p.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default=d.sampler,
                    help="NUTS implementation: nutpie (fast, default when installed) or pymc")
     p.add_argument("--posterior-predictive", type=int, default=0, metavar="N",
                    help="add N replications of the data under posterior draws (posterior_predictive group)")
@@ -223,7 +231,8 @@ def add_fit_commands(sub) -> None:
         "(NAME=VALUE,... or a JSON/TOML file; JSON values may be {participant: value}) or, without --params, drawn "
         "from the model's priors. Writes FILE.csv (Ebb and Flow layout when the trials have point/move stimuli) "
         "and FILE.params.json.")
-    p.add_argument("--model", required=True, metavar="NAME|FILE.toml", help="flexible, forgetful, descriptive or TOML")
+    p.add_argument("--model", required=True, metavar="NAME|FILE.toml|FILE.py",
+                   help="a model preset (flexible, forgetful, descriptive), a model TOML or a Python model file")
     p.add_argument("--params", action="append", default=[], metavar="NAME=VALUE,...|FILE.json",
                    help="parameter values (see `cogflex fit` summaries for names); default: drawn from the priors")
     p.add_argument("--sequence", metavar="FILE", help="take cues and stimuli from this trial file")

@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from cogflex.errors import CogflexError
-from cogflex.fit.fitting import load_fit
+from cogflex.fit.schema import check_fit, load_fit
 from cogflex.io import atomic_path
 
 __all__ = ["Comparison", "FitSet", "compare_fits", "check_comparable", "load_fits", "find_fit_files",
@@ -142,89 +142,6 @@ def load_fits(paths) -> FitSet:
     fits = FitSet(trees, where)
     check_comparable(fits)
     return fits
-
-
-#: Attributes every saved fit has (:func:`cogflex.fit.fitting.fit`): ``str`` plain text, ``int`` an integer,
-#: ``list``/``dict`` JSON text of that type; ``optional`` ones are checked when present.
-_FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical": int, "seconds": dict,
-              "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
-              "notes": list, "model_spec": dict}
-_OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "job_seeds": list, "mode_search": list, "tune": int}
-_OBSERVED = ("rt", "correct", "participant", "session", "switch", "congruent", "run_position", "row")
-
-
-def check_fit(tree: xr.DataTree, path) -> None:
-    """Raise :class:`CogflexError` naming ``path`` and the problem unless ``tree`` is a complete cogflex fit.
-
-    Checks what comparisons and reports read: the groups, the attributes (JSON ones parsed), the pointwise
-    log-likelihood's dimensions, the observed trials and the participants.
-    """
-    def bad(what: str):
-        raise CogflexError(f"{path}: {what} (not a complete cogflex fit)")
-
-    for group in ("posterior", "log_likelihood", "observed_data", "sample_stats"):
-        if group not in tree.children:
-            bad(f"group {group!r} is missing")
-    attrs = tree.attrs
-    parsed = {}
-    for key, kind in {**_FIT_ATTRS, **_OPTIONAL_FIT_ATTRS}.items():
-        if key not in attrs:
-            if key in _FIT_ATTRS:
-                bad(f"attribute {key!r} is missing")
-            continue
-        value = attrs[key]
-        if kind is int:
-            try:
-                parsed[key] = int(value)
-            except (TypeError, ValueError, OverflowError):
-                bad(f"attribute {key!r} is not an integer: {value!r}")
-        elif kind is str:
-            if not isinstance(value, str) or not value:
-                bad(f"attribute {key!r} is not a non-empty string: {value!r}")
-        else:
-            try:
-                parsed[key] = json.loads(value) if isinstance(value, str) else None
-            except ValueError:
-                parsed[key] = None
-            if not isinstance(parsed[key], kind):
-                bad(f"attribute {key!r} is not a JSON {'list' if kind is list else 'object'}: {value!r}")
-    participants = parsed["participants"]
-    if not participants or not all(isinstance(p, str) for p in participants):
-        bad(f"attribute 'participants' must list participant ids, got {attrs['participants']!r}")
-    for check in parsed.get("interpolation_check", []):
-        if not (isinstance(check, dict) and "participant" in check
-                and isinstance(check.get("difference"), int | float)):
-            bad("attribute 'interpolation_check' holds an entry without participant and difference")
-    ll = tree["log_likelihood"].to_dataset()
-    if "trial" not in ll.data_vars:
-        bad("the log_likelihood group has no variable 'trial'")
-    trial = ll["trial"]
-    if set(trial.dims) != {"chain", "draw", "observation"} or trial.dtype.kind not in "fiu":
-        bad(f"log_likelihood 'trial' must be numbers over (chain, draw, observation), has {trial.dims}")
-    n = trial.sizes["observation"]
-    if n == 0 or trial.sizes["draw"] == 0 or trial.sizes["chain"] == 0:
-        bad(f"log_likelihood 'trial' is empty (shape {dict(trial.sizes)})")
-    if np.isnan(trial.values).any() or np.isposinf(trial.values).any():
-        bad("log_likelihood 'trial' holds NaN or +inf values")
-    observed = tree["observed_data"].to_dataset()
-    for name in _OBSERVED:
-        if name not in observed.data_vars or observed[name].dims != ("observation",):
-            bad(f"observed_data has no variable {name!r} over the observations")
-    if observed.sizes["observation"] != n:
-        bad(f"observed_data has {observed.sizes['observation']} trials, log_likelihood {n}")
-    seen = set(observed["participant"].values.astype(str))
-    if seen != set(participants):
-        bad(f"the observed trials' participants {sorted(seen)} are not the fit's participants {participants}")
-    post = tree["posterior"].to_dataset()
-    for dim in ("chain", "draw"):
-        if post.sizes.get(dim) != trial.sizes[dim]:
-            bad(f"posterior has {post.sizes.get(dim)} {dim}s, log_likelihood {trial.sizes[dim]}")
-    if "participant" in post.dims and sorted(map(str, post["participant"].values)) != sorted(participants):
-        bad(f"the posterior's participants are not the fit's participants {participants}")
-    stats = tree["sample_stats"].to_dataset()
-    for name, var in stats.data_vars.items():
-        if not set(var.dims) <= {"chain", "draw", "participant"} or "chain" not in var.dims or "draw" not in var.dims:
-            bad(f"sample_stats {name!r} has dimensions {var.dims}")
 
 
 def check_comparable(fits: FitSet) -> None:

@@ -38,7 +38,14 @@ weights, and the predictors are their average (the population-average
 network over the unknown past; 8 in the bundled models). Every grid point
 sees the same draws (common random numbers).
 The stepping is :class:`cogflex.nta.dynamics.NetworkBatch` (the simulator's
-own step) with the trial's input covariance ``x x^T``.
+own step, taken by :func:`cogflex.nta.integrate.advance`) with the trial's
+input covariance ``x x^T``.
+
+**Tasks and inputs.** The task mapping gives every trial one stimulus
+feature per task (:func:`task_count` tasks M, R response values each); the
+input is the features' one-hot codes side by side, x = sum_m e_{mR + f_m}
+(M R entries), and task m's teacher answers with feature m
+(:func:`task_teachers`; for two tasks W*_0 = [I 0], W*_1 = [0 I]).
 """
 
 from __future__ import annotations
@@ -52,9 +59,10 @@ from cogflex.errors import ConfigError, DivergenceError
 from cogflex.fit.sequence import Sequence
 from cogflex.nta.config import Regularizer
 from cogflex.nta.dynamics import NetworkBatch
+from cogflex.nta.integrate import advance
 from cogflex.nta.regularizers import GateRegularizer
 
-__all__ = ["NetworkSettings", "Predictors", "full_sequence", "run_network"]
+__all__ = ["NetworkSettings", "Predictors", "full_sequence", "run_network", "task_count", "task_teachers"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,44 @@ class Predictors:
     gates: np.ndarray | None = None
 
 
+def task_count(seq: Sequence) -> int:
+    """M, the number of tasks of the participant's task mapping (one teacher each).
+
+    The mapping gives every trial one stimulus feature per task, so the
+    encoded features are ``(N, M)`` (:mod:`cogflex.fit.sequence`).
+    """
+    return seq.features.shape[1]
+
+
+def task_teachers(n_tasks: int, n_responses: int) -> torch.Tensor:
+    """The teachers W*_m of the task mapping, ``(M, R, M R)`` float64 (module docstring).
+
+    Task m's teacher reads feature m's one-hot block of the input: W*_m has
+    the R x R identity in columns m R .. (m + 1) R - 1 and zeros elsewhere.
+    """
+    r = n_responses
+    teachers = torch.zeros(n_tasks, r, n_tasks * r, dtype=torch.float64)
+    for m in range(n_tasks):
+        teachers[m, :, m * r : (m + 1) * r] = torch.eye(r, dtype=torch.float64)
+    return teachers
+
+
+def _inputs(n_tasks: int, n_responses: int, dtype: torch.dtype) -> torch.Tensor:
+    """Inputs x = sum_m e_{mR + f_m} of all feature combinations, ``(R^M, M R)``: row sum_m f_m R^(M-1-m)."""
+    r = n_responses
+    combination = np.arange(r**n_tasks)
+    xs = torch.zeros(r**n_tasks, n_tasks * r, dtype=dtype)
+    for m in range(n_tasks):
+        xs[combination, m * r + combination // r ** (n_tasks - 1 - m) % r] = 1.0
+    return xs
+
+
+def _input_index(features: np.ndarray, n_responses: int) -> np.ndarray:
+    """Row of :func:`_inputs` of every trial's features ``(..., M)``."""
+    place = n_responses ** np.arange(features.shape[-1] - 1, -1, -1)
+    return (features * place).sum(-1)
+
+
 def _history_seed(settings: NetworkSettings, history: int) -> int:
     return int(np.random.SeedSequence([settings.seed, history]).generate_state(1)[0]) if history else settings.seed
 
@@ -120,13 +166,13 @@ def full_sequence(seq: Sequence, settings: NetworkSettings, *, history: int = 0
     ``settings.histories`` draws of the unobserved trials (0 uses ``settings.seed`` itself).
     """
     rng = np.random.default_rng(_history_seed(settings, history))
-    r = seq.n_responses
+    r, n_tasks = seq.n_responses, task_count(seq)
     parts_task, parts_feat = [], []
-    # 1. tutorial: long single-task blocks
+    # 1. tutorial: long single-task blocks, tasks in turn
     if settings.tutorial_blocks and settings.tutorial_block_trials:
         n = settings.tutorial_blocks * settings.tutorial_block_trials
-        parts_task.append((np.arange(n) // settings.tutorial_block_trials % 2).astype(np.int8))
-        parts_feat.append(rng.integers(0, r, size=(n, 2)).astype(np.int8))
+        parts_task.append((np.arange(n) // settings.tutorial_block_trials % n_tasks).astype(np.int8))
+        parts_feat.append(rng.integers(0, r, size=(n, n_tasks)).astype(np.int8))
     # 2. unobserved sessions, generated like the participant's own
     sessions = np.unique(seq.session)
     first = sessions.min()
@@ -134,7 +180,7 @@ def full_sequence(seq: Sequence, settings: NetworkSettings, *, history: int = 0
     switch_rate, congruent_rate = _rates(seq)
     n_lead = min(int(round(max(first - 1, 0) * per_session)), settings.max_practice_trials)
     if n_lead:
-        t, f = _generate(rng, n_lead, int(round(per_session)), switch_rate, congruent_rate, r)
+        t, f = _generate(rng, n_lead, int(round(per_session)), switch_rate, congruent_rate, r, n_tasks)
         parts_task.append(t)
         parts_feat.append(f)
     observed_part = []
@@ -151,7 +197,7 @@ def full_sequence(seq: Sequence, settings: NetworkSettings, *, history: int = 0
             gap = int(s - seq.session[bounds[k - 1]] - 1)
             if gap > 0:
                 t, f = _generate(rng, int(round(gap * per_session)), int(round(per_session)), switch_rate,
-                                 congruent_rate, r)
+                                 congruent_rate, r, n_tasks)
                 task_all.append(t)
                 feat_all.append(f)
                 observed_part.append(np.zeros(len(t), dtype=bool))
@@ -172,7 +218,14 @@ def _rates(seq: Sequence) -> tuple[float, float]:
 
 
 def _generate(rng: np.random.Generator, n: int, per_session: int, switch_rate: float, congruent_rate: float,
-              r: int) -> tuple[np.ndarray, np.ndarray]:
+              r: int, n_tasks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tasks and features of ``n`` unobserved two-task trials, sessions of ``per_session`` trials.
+
+    The cue flips at ``switch_rate``; the two features agree at ``congruent_rate``.
+    """
+    if n_tasks != 2:
+        raise ConfigError("mapping", f"unobserved practice trials are generated for two tasks only, "
+                                     f"the mapping has {n_tasks}")
     per_session = max(per_session, 1)
     task = np.empty(n, dtype=np.int8)
     cur = 0
@@ -233,18 +286,16 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
     g = len(tau_c)
     n_hist = settings.histories
     dtype = getattr(torch, settings.dtype)
-    r = seq.n_responses
-    d_in = 2 * r
+    r, n_tasks = seq.n_responses, task_count(seq)
+    d_in = n_tasks * r
     lives = [full_sequence(seq, settings, history=h) for h in range(n_hist)]
     task = np.stack([life[0] for life in lives])  # (S, T)
-    feat = np.stack([life[1] for life in lives])  # (S, T, 2)
+    feat = np.stack([life[1] for life in lives])  # (S, T, M)
     observed = lives[0][2]
     weights = torch.cat([torch.randn(1, settings.paths, r, d_in, dtype=torch.float64,
                                      generator=torch.Generator().manual_seed(_history_seed(settings, h)))
                          for h in range(n_hist)]) * settings.weight_init_std
-    eye = torch.eye(r, dtype=torch.float64)
-    zeros = torch.zeros(r, r, dtype=torch.float64)
-    teachers = torch.stack([torch.cat([eye, zeros], 1), torch.cat([zeros, eye], 1)]).expand(n_hist, 2, r, d_in)
+    teachers = task_teachers(n_tasks, r).expand(n_hist, n_tasks, r, d_in)
     gates = torch.full((n_hist, 1, settings.paths), settings.gate_init, dtype=torch.float64)
     batch = NetworkBatch.build(weights.to(dtype), teachers.to(dtype), gates.to(dtype), grid_points=g,
                                gating="path", compress=False)
@@ -253,14 +304,11 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
     reg = GateRegularizer.from_weights(Regularizer(nonnegative=settings.regularizer_nonnegative,
                                                    l1=settings.regularizer_l1, l2=0.0), tile(lam))
     batch.set_learning(tile(dt / tau_w), tile(dt / tau_c), reg)
-    # Inputs: x = e_a + e_{R+b}; covariances x x^T for all R^2 feature pairs, precomputed.
-    xs = torch.zeros(r * r, d_in, dtype=dtype)
-    pair = np.arange(r * r)
-    xs[pair, pair // r] = 1.0
-    xs[pair, r + pair % r] = 1.0
-    covs = xs[:, :, None] * xs[:, None, :]  # (R^2, d_in, d_in)
-    pair_idx = torch.as_tensor(feat[..., 0] * r + feat[..., 1])  # (S, T)
-    eye2 = torch.eye(2, dtype=dtype)
+    # Inputs and their covariances x x^T for all R^M feature combinations, precomputed.
+    xs = _inputs(n_tasks, r, dtype)
+    covs = xs[:, :, None] * xs[:, None, :]  # (R^M, d_in, d_in)
+    input_idx = torch.as_tensor(_input_index(feat, r))  # (S, T)
+    onehot = torch.eye(n_tasks, dtype=dtype)
     n_obs = int(observed.sum())
     # Per observed trial: loss and margin averaged over histories, gates likewise.
     loss_out = torch.empty(n_obs, g, dtype=dtype)
@@ -278,15 +326,13 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
             current = key
             mix = mixture_cache.get(key)
             if mix is None:
-                mix = eye2[torch.as_tensor(task[:, i])].repeat_interleave(g, dim=0)
+                mix = onehot[torch.as_tensor(task[:, i])].repeat_interleave(g, dim=0)
                 mixture_cache[key] = mix
             batch.set_task(mix)
-        idx = pair_idx[:, i]
+        idx = input_idx[:, i]
         cov = covs[idx] if n_hist > 1 else covs[idx[0]].unsqueeze(0)
         if observed[i]:
-            # E x per network: (S, G * R, d_in) @ (S, d_in, 1); y - y* before the update
-            err = torch.bmm(batch._mix_t, batch._vectors).view(n_hist, g * r, d_in)
-            ex = torch.bmm(err, xs[idx].unsqueeze(-1)).view(n_hist, g, r)
+            ex = batch.output_error(xs[idx])  # y - y* before the update, (S, G, R)
             loss_out[k] = 0.5 * ex.square().sum(-1).mean(0)
             t = int(target[k])
             others[t] = False
@@ -295,8 +341,7 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
             if gate_rec is not None:
                 gate_rec[k] = batch.gates[:, 0, :].view(n_hist, g, -1).mean(0)
             k += 1
-        for _ in range(settings.substeps):
-            batch.step(cov, loss_buf)
+        advance(batch, settings.substeps, cov, loss=loss_buf)
         if i % 1000 == 999:
             if progress is not None:
                 progress(1000)

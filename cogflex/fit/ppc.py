@@ -92,9 +92,9 @@ def posterior_predictive_check(tree: xr.DataTree, data: TrialData, *, draws: int
     bins
         Practice bins (:func:`cogflex.data.practice_bins`).
     """
-    from cogflex.fit.engine import select_participants
-    from cogflex.fit.fitting import _quiet_numerics
+    from cogflex.fit.checks import quiet_numerics
     from cogflex.fit.predictive import replicate
+    from cogflex.fit.prepare import select_participants
 
     if not isinstance(draws, int) or draws < 2:
         raise CogflexError(f"posterior predictive checks need at least 2 replications, got {draws!r}")
@@ -109,7 +109,7 @@ def posterior_predictive_check(tree: xr.DataTree, data: TrialData, *, draws: int
     simulated = pd.concat([_statistics(r, rules, bins) for r in reps], axis=1).reindex(observed.index)
     values = simulated.to_numpy(dtype=float)
     tail = (1 - interval) / 2
-    with _quiet_numerics():  # statistics undefined in every replication stay NaN
+    with quiet_numerics():  # statistics undefined in every replication stay NaN
         mean = np.nanmean(values, axis=1)
         low = np.nanquantile(values, tail, axis=1)
         high = np.nanquantile(values, 1 - tail, axis=1)

@@ -8,25 +8,18 @@ data layer's summaries (:func:`cogflex.data.summarize`) apply to them exactly as
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from cogflex.data.dataset import TrialData
 from cogflex.data.schema import derive
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS, select_participants
+from cogflex.fit.prepare import select_participants
+from cogflex.fit.schema import model_of
 from cogflex.fit.sequence import encode
-from cogflex.fit.simulate import _DIRS, model_parameter_names, simulate_participant
-from cogflex.fit.spec import ModelSpec, from_dict
+from cogflex.fit.simulate import _DIRS, simulate_participant
 
-__all__ = ["draw_parameter_sets", "replicate", "spec_of"]
-
-
-def spec_of(tree: xr.DataTree) -> ModelSpec:
-    """The model spec stored in a fit's attributes."""
-    return from_dict(json.loads(tree.attrs["model_spec"]))
+__all__ = ["draw_parameter_sets", "replicate"]
 
 
 def draw_parameter_sets(tree: xr.DataTree, n: int, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
@@ -34,7 +27,9 @@ def draw_parameter_sets(tree: xr.DataTree, n: int, *, seed: int = 0) -> dict[str
 
     Draws are chosen uniformly (seeded) among all chains and draws.
     """
-    spec = spec_of(tree)
+    model = model_of(tree)
+    flat = {f: (name, f"{name.removesuffix('_coefficient')}_term", term) for name, block in model.coefficients.items()
+            for f, term in zip(block.flat_names(), block.terms)}
     post = tree["posterior"].to_dataset()
     stacked = post.stack(sample=("chain", "draw"))
     rng = np.random.default_rng(seed)
@@ -42,11 +37,10 @@ def draw_parameter_sets(tree: xr.DataTree, n: int, *, seed: int = 0) -> dict[str
     out = {}
     for pid in post["participant"].values:
         values = {}
-        for name in model_parameter_names(spec):
-            if name.startswith("rt_") and name[3:] in RT_TERMS:
-                da = stacked["rt_coefficient"].sel(participant=pid, rt_term=name[3:])
-            elif name.startswith("acc_") and name[4:] in ACC_TERMS:
-                da = stacked["acc_coefficient"].sel(participant=pid, acc_term=name[4:])
+        for name in model.simulation_parameters():
+            if name in flat:
+                block, dim, term = flat[name]
+                da = stacked[block].sel({"participant": pid, dim: term})
             else:
                 da = stacked[name].sel(participant=pid)
             values[name] = np.asarray(da.values)[pick]
@@ -61,7 +55,7 @@ def replicate(tree: xr.DataTree, data: TrialData, *, draws: int = 20, seed: int 
     cleaning is up to the summary that follows). The RT shift is ``rt_shift`` x the participant's fastest
     fitted RT, as in the likelihood.
     """
-    spec = spec_of(tree)
+    spec = model_of(tree)
     params = draw_parameter_sets(tree, draws, seed=seed)
     data, _ = select_participants(data, list(params))
     trials = data.trials

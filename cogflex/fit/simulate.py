@@ -1,13 +1,12 @@
 """Simulate participants from a fitted model's generative process: synthetic RTs and choices.
 
 Given parameters and a trial sequence (a real one, or one generated from a
-:class:`Design`), each model produces responses and RTs in the trial schema:
-
-- NTA models run the network on the participant's sequence (tutorial and
-  unobserved practice included) at exactly the given parameters, then draw
-  ``correct ~ Bernoulli(logistic(acc_intercept + acc_slope * m_t))`` and
-  ``RT = shift + LogNormal(rt_intercept + rt_slope * L_t, rt_sigma)``;
-- the descriptive model draws from its regression.
+:class:`Design`), every model produces responses and RTs in the trial schema the
+same way: its network predictors at exactly the given parameters (NTA: the
+network run on the participant's sequence, tutorial and unobserved practice
+included) and the trial covariates go through the model's link formula, and
+correctness and RT are drawn from the observation model
+(:func:`cogflex.fit.link.draw_observations`) — the same formulas as the likelihood.
 
 ``rt_shift`` is a fraction of the fastest kept RT in the fitted model; the
 simulator solves for the shift in seconds that makes it so
@@ -26,10 +25,10 @@ import pandas as pd
 from cogflex.data.dataset import TrialData
 from cogflex.data.schema import derive, ordered
 from cogflex.errors import ConfigError
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS, design_matrices
-from cogflex.fit.network import run_network
+from cogflex.fit.link import draw_observations
+from cogflex.fit.models import CognitiveModel
+from cogflex.fit.prepare import covariates
 from cogflex.fit.sequence import encode
-from cogflex.fit.spec import ModelSpec, Prior
 
 __all__ = ["Design", "design_trials", "simulate_trials", "draw_parameters", "to_ebb_and_flow",
            "model_parameter_names", "simulate_participant", "rt_shift_seconds"]
@@ -112,46 +111,17 @@ def _as_trial_data(df: pd.DataFrame, source: str) -> TrialData:
     return TrialData(trials=df, source=source, format="ebb-and-flow")
 
 
-def model_parameter_names(spec: ModelSpec) -> tuple[str, ...]:
-    """Names of the parameters a simulation needs (descriptive: coefficient names ``rt_<term>``/``acc_<term>``)."""
-    link = ("acc_intercept", "rt_intercept", "rt_sigma", "rt_shift")
-    if spec.kind == "nta":
-        return spec.grid_names + link + ("acc_slope", "rt_slope")
-    return link + tuple(f"rt_{t}" for t in RT_TERMS) + tuple(f"acc_{t}" for t in ACC_TERMS)
+def model_parameter_names(model: CognitiveModel) -> tuple[str, ...]:
+    """Names of the parameters a simulation needs (coefficient blocks flattened: ``rt_<term>``/``acc_<term>``)."""
+    return model.simulation_parameters()
 
 
-def _draw(prior: Prior, rng: np.random.Generator) -> float:
-    if prior.dist == "normal":
-        return float(rng.normal(prior.mu, prior.sigma))
-    if prior.dist == "halfnormal":
-        return float(abs(rng.normal(0.0, prior.sigma)))
-    if prior.dist == "lognormal":
-        return float(np.exp(rng.normal(prior.mu, prior.sigma)))
-    return float(rng.beta(prior.alpha, prior.beta))
-
-
-def draw_parameters(spec: ModelSpec, rng: np.random.Generator) -> dict[str, float]:
+def draw_parameters(model: CognitiveModel, rng: np.random.Generator) -> dict[str, float]:
     """One parameter set drawn from the model's priors."""
-    out = {}
-    for name in spec.grid_names:
-        gp = spec.parameters[name]
-        pos = 1.0 / (1.0 + np.exp(-rng.normal(gp.prior_mu, gp.prior_sigma)))
-        out[name] = float(gp.value(pos))
-    link = spec.link
-    names = ["acc_intercept", "rt_intercept", "rt_sigma", "rt_shift"]
-    if spec.kind == "nta":
-        names += ["acc_slope", "rt_slope"]
-    for name in names:
-        out[name] = _draw(getattr(link, name), rng)
-    if spec.kind == "descriptive":
-        for t in RT_TERMS:
-            out[f"rt_{t}"] = _draw(spec.descriptive.rt_coefficient, rng)
-        for t in ACC_TERMS:
-            out[f"acc_{t}"] = _draw(spec.descriptive.acc_coefficient, rng)
-    return out
+    return model.draw_parameters(rng)
 
 
-def simulate_trials(spec: ModelSpec, params: dict, trials: TrialData, *, seed: int = 0) -> TrialData:
+def simulate_trials(spec: CognitiveModel, params: dict, trials: TrialData, *, seed: int = 0) -> TrialData:
     """Responses, correctness and RTs for every trial of ``trials`` under ``spec`` with ``params``.
 
     Parameters
@@ -223,7 +193,7 @@ def rt_shift_seconds(fraction: np.ndarray, decision: np.ndarray, kept: np.ndarra
     return shift
 
 
-def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: pd.DataFrame,
+def simulate_participant(spec: CognitiveModel, p: dict[str, np.ndarray], seq, rows: pd.DataFrame,
                          rng: np.random.Generator, *, fastest: float | None = None
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """G simulated replications of one participant's trials, one per parameter set.
@@ -240,23 +210,20 @@ def simulate_participant(spec: ModelSpec, p: dict[str, np.ndarray], seq, rows: p
     g = max(len(v) for v in p.values())
     p = {k: np.broadcast_to(v, (g,)) for k, v in p.items()}
     n = len(seq)
-    if spec.kind == "nta":
-        tau_c, tau_w, lam = spec.network_values({k: p[k] for k in spec.grid_names})
-        pred = run_network(seq, tau_c, tau_w, lam, spec.network)
-        logit = p["acc_intercept"][:, None] + p["acc_slope"][:, None] * pred.margin
-        mu = p["rt_intercept"][:, None] + p["rt_slope"][:, None] * pred.loss
-    else:
-        log_session = np.log(rows["session"].to_numpy(dtype=float).clip(min=1))
-        table = pd.DataFrame({"switch": rows["switch"].fillna(False).to_numpy(dtype=bool),
-                              "congruent": seq.congruent, "run_position": rows["run_position"].to_numpy(),
-                              "log_practice": log_session - log_session.mean()})
-        x_rt, x_acc = design_matrices(table)
-        b_rt = np.stack([p[f"rt_{t}"] for t in RT_TERMS], axis=1)  # (G, terms)
-        b_acc = np.stack([p[f"acc_{t}"] for t in ACC_TERMS], axis=1)
-        mu = p["rt_intercept"][:, None] + b_rt @ x_rt.T
-        logit = p["acc_intercept"][:, None] + b_acc @ x_acc.T
-    ok = rng.random((g, n)) < 1.0 / (1.0 + np.exp(-logit))
-    decision = np.exp(mu + p["rt_sigma"][:, None] * rng.standard_normal((g, n)))
+    log_session = np.log(rows["session"].to_numpy(dtype=float).clip(min=1))
+    columns = covariates(pd.DataFrame({"switch": rows["switch"].fillna(False).to_numpy(dtype=bool),
+                                       "congruent": seq.congruent, "run_position": rows["run_position"].to_numpy(),
+                                       "log_practice": log_session - log_session.mean()}))
+    columns = {k: v[None, :] for k, v in columns.items()}
+    if spec.uses_network:
+        pred = spec.compute_predictors(seq, {k: p[k] for k in spec.grid_names})
+        columns.update({name: pred[..., k] for k, name in enumerate(spec.predictors)})
+    theta = {k: p[k][:, None] for k in spec.priors}
+    for name, block in spec.coefficients.items():
+        theta[name] = np.stack([p[f] for f in block.flat_names()], axis=1)[:, None, :]  # (G, 1, terms)
+    logit, mu = spec.formula.linear_predictors(theta, columns)
+    logit, mu = np.broadcast_to(logit, (g, n)), np.broadcast_to(mu, (g, n))
+    ok, decision = draw_observations(rng, logit, mu, p["rt_sigma"][:, None])
     not_first = np.r_[False, seq.session[1:] == seq.session[:-1]]
     if fastest is not None:
         shift = p["rt_shift"] * fastest

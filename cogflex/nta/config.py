@@ -492,21 +492,30 @@ class SimulationConfig:
 
 
 def models_dir() -> Path:
-    """Directory of the bundled TOML presets (``$COGFLEX_MODELS`` overrides it)."""
-    env = os.environ.get("COGFLEX_MODELS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    """``$COGFLEX_MODELS`` if set, else the folder of the bundled presets (one subfolder per kind).
+
+    Kept for callers that join kind folders themselves; a lookup by name
+    should use :func:`cogflex.resources.preset_path`, which searches the user
+    folders before the bundled presets.
+    """
+    from cogflex import resources
+
+    env = os.environ.get(resources.MODELS_ENV)
+    return Path(env) if env else resources.bundled_models_dir()
 
 
 def preset_names(kind: str = "simulation") -> list[str]:
-    """Names of the bundled simulation presets (files ``models/<name>.toml``)."""
-    folder = models_dir() / kind
-    return sorted(p.stem for p in folder.glob("*.toml"))
+    """Names of the presets of ``kind`` (default: simulations), see :func:`cogflex.resources.preset_names`."""
+    from cogflex import resources
+
+    return resources.preset_names(kind)
 
 
 def load_config(name_or_path: str | Path) -> SimulationConfig:
     """Load a preset by name (``fig2-flexible``) or a TOML file path.
+
+    Presets are found along the search path of :mod:`cogflex.resources`
+    (``$COGFLEX_MODELS``, ``~/.config/cogflex/models``, then the bundled ones).
 
     Raises
     ------
@@ -514,13 +523,12 @@ def load_config(name_or_path: str | Path) -> SimulationConfig:
         Unknown preset, unreadable file, unknown key or invalid value; the
         message names the preset/file and the dotted field.
     """
+    from cogflex import resources
+
     text = str(name_or_path)
     path = Path(text)
     if not (text.endswith(".toml") or path.exists()):
-        path = models_dir() / "simulation" / f"{text}.toml"
-        if not path.exists():
-            available = ", ".join(preset_names()) or "none found"
-            raise ConfigError("preset", f"unknown preset {text!r} (available: {available})")
+        path = resources.preset_path("simulation", text)
     data = read_toml(path)
     return config_from_dict(data, source=str(path))
 

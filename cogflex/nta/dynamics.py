@@ -213,6 +213,26 @@ class NetworkBatch:
         err = torch.bmm(self._mix_t, self._vectors)
         return err, self._apply_covariance(err, covariance)
 
+    def output_error(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The output error y - y* = E x of every network, one input per seed (a fresh tensor).
+
+        Parameters
+        ----------
+        inputs
+            ``(S, d_in)``: the input of each seed, shared by its grid points.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(S, G, d_out)``, by seed and grid point (network ``s * G + g``
+            of the seed-major layout).
+        """
+        err = torch.bmm(self._mix_t, self._vectors)
+        if self.basis is not None:
+            err = self.to_full(err.view(self.n_networks, self.gate_rows, 1, self.dim)).contiguous()
+        by_seed = err.view(self.n_seeds, -1, self.input_dim)  # (S, G * d_out, d_in)
+        return torch.bmm(by_seed, inputs.unsqueeze(-1)).view(self.n_seeds, -1, self.output_dim)
+
     def _apply_covariance(self, err: torch.Tensor, covariance: torch.Tensor | None) -> torch.Tensor:
         if covariance is None:
             return err

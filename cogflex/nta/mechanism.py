@@ -124,6 +124,7 @@ import numpy as np
 import torch
 
 from cogflex.nta.config import Regularizer
+from cogflex.nta.integrate import euler_steps
 from cogflex.nta.reduced import reduced_batch
 from cogflex.nta.regularizers import GateRegularizer
 
@@ -483,27 +484,26 @@ def integrate_reduced(weights, gates, task_mixtures, *, dt, weight_timescale, ga
     batch.set_learning(per_net(dt / np.asarray(weight_timescale, dtype=np.float64)),
                        per_net(dt / np.asarray(gate_timescale, dtype=np.float64)), reg)
     steps = _record_steps(n_steps, record_every)
-    changes = np.flatnonzero(np.any(np.diff(mixtures, axis=0) != 0, axis=1)) + 1 if n_steps > 1 else np.array([])
-    events = np.zeros(n_steps + 1, dtype=bool)
-    events[changes] = True
-    events[0] = True
-    record = np.zeros(n_steps + 1, dtype=bool)
-    record[steps] = True
+    changes = {0}  # steps before which the task changes
+    if n_steps > 1:
+        changes.update((np.flatnonzero(np.any(np.diff(mixtures, axis=0) != 0, axis=1)) + 1).tolist())
+    slot = {int(n): k for k, n in enumerate(steps)}  # record after n steps into snapshots[slot[n]]
     snapshots = torch.empty(steps.size, batch_size, paths, tasks + 1, **to)
-    loss = torch.empty(batch_size, 1, 1, **to)
     view = batch.paths_with_gates[:, 0]  # (B, P, M + 1)
     mix_t = torch.as_tensor(mixtures, **to)
-    k = 0
+
+    def on_event(n: int) -> None:
+        if n in slot:
+            snapshots[slot[n]].copy_(view)
+        if n in changes:
+            batch.set_task(mix_t[n].expand(batch_size, tasks))
+
+    loss = torch.empty(batch_size, 1, 1, **to)
     with torch.inference_mode():
-        for n in range(n_steps + 1):
-            if record[n]:
-                snapshots[k].copy_(view)
-                k += 1
-            if n == n_steps:
-                break
-            if events[n]:
-                batch.set_task(mix_t[n].expand(batch_size, tasks))
-            batch.step(None, loss)
+        euler_steps(batch.step, (None,) * n_steps, (loss,) * n_steps, events=changes | slot.keys(),
+                    on_event=on_event)
+        if n_steps in slot:
+            snapshots[slot[n_steps]].copy_(view)
     snaps = snapshots.numpy()
     return ReducedRun(time=steps * float(dt),
                       weights=np.moveaxis(snaps[..., :tasks] / root, 0, 1),

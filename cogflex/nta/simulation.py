@@ -22,6 +22,7 @@ from cogflex.errors import ConfigError, DivergenceError
 from cogflex.nta.config import SWEEPABLE, SimulationConfig
 from cogflex.nta.curricula import BlockedSchedule, ExplicitSchedule, Schedule
 from cogflex.nta.dynamics import NetworkBatch, sample_input_covariance
+from cogflex.nta.integrate import euler_steps
 from cogflex.nta.metrics import SwitchTracker, alignment, best_matching
 from cogflex.nta.regularizers import GateRegularizer
 from cogflex.nta.results import SimulationResult, build_dataset
@@ -261,18 +262,7 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
                 changes.add(0)
             covs = noise.chunk(k) if noise is not None else [None] * k
             log_idx = [j for j in range(k) if (start + j) % log_every == 0]
-            snapshots = torch.empty((len(log_idx), *batch.paths_with_gates.shape), dtype=dtype, device=dev)
-            events = changes.union(log_idx)
-            step = batch.step
-            li = 0
-            for j in range(k):
-                if j in events:
-                    if j in changes:
-                        batch.set_task(onehot[torch.as_tensor(current[:, j], device=dev)])
-                    if li < len(log_idx) and log_idx[li] == j:
-                        snapshots[li].copy_(batch.paths_with_gates)
-                        li += 1
-                step(covs[j], loss_slots[j])
+            snapshots = _advance_chunk(batch, current, changes, log_idx, covs, loss_slots[:k], onehot)
             loss = 0.5 * loss_buf[:k, :, 0, 0].T.double().cpu().numpy()  # (B, k)
             if not np.isfinite(loss).all():
                 _raise_divergence(loss, start, params, config)
@@ -298,6 +288,27 @@ def _integrate(batch, schedule, n_steps, params, config, *, sampled, progress):
         "block_end_loss": tracker.end_loss,
         "switch_curve": tracker.curve,
     }
+
+
+def _advance_chunk(batch: NetworkBatch, tasks: np.ndarray, changes: set[int], log_idx: list[int],
+                   covariances: Sequence[torch.Tensor | None], losses: Sequence[torch.Tensor],
+                   onehot: torch.Tensor) -> torch.Tensor:
+    """Take one chunk's steps: set the task where it ``changes``, snapshot the state at the log points.
+
+    Returns the snapshots of :attr:`NetworkBatch.paths_with_gates` before each step of ``log_idx``.
+    """
+    snapshots = torch.empty((len(log_idx), *batch.paths_with_gates.shape), dtype=batch.z.dtype,
+                            device=batch.z.device)
+    slot = {j: n for n, j in enumerate(log_idx)}
+
+    def on_event(j: int) -> None:
+        if j in changes:
+            batch.set_task(onehot[torch.as_tensor(tasks[:, j], device=batch.z.device)])
+        if j in slot:
+            snapshots[slot[j]].copy_(batch.paths_with_gates)
+
+    euler_steps(batch.step, covariances, losses, events=changes.union(log_idx), on_event=on_event)
+    return snapshots
 
 
 class _InputNoise:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cogflex.resources import data_path
+
 __all__ = ["Scale", "Quantity", "Figure", "SCALES", "reference_numbers", "scaled"]
 
 Scale = Literal["paper", "quick"]
@@ -86,8 +88,7 @@ def reference_numbers() -> dict[str, Any]:
     """The bundled reference numbers, ``data/reference/sandbrink2024.json``."""
     import json
 
-    path = Path(__file__).resolve().parents[2] / "data" / "reference" / "sandbrink2024.json"
-    return json.loads(path.read_text())
+    return json.loads(data_path("reference/sandbrink2024.json").read_text())
 
 
 def scaled(config, scale: Scale, *, quick_seeds: int = 3):

@@ -40,7 +40,7 @@ import torch  # noqa: E402
 
 from cogflex.errors import ConfigError  # noqa: E402
 from cogflex.io import save_figure  # noqa: E402
-from cogflex.nta.config import SimulationConfig, load_config, models_dir  # noqa: E402
+from cogflex.nta.config import SimulationConfig, load_config  # noqa: E402
 from cogflex.nta.results import SimulationResult  # noqa: E402
 from cogflex.nta.simulation import simulate  # noqa: E402
 from cogflex.nta.specialization import (  # noqa: E402
@@ -58,6 +58,7 @@ from cogflex.nta.specialization import (  # noqa: E402
     weight_specialization,
 )
 from cogflex.reproduce.base import Figure, Quantity, Scale  # noqa: E402
+from cogflex.resources import preset_path  # noqa: E402
 from cogflex.typed_config import from_mapping, read_toml  # noqa: E402
 
 __all__ = [
@@ -156,8 +157,8 @@ class CorrelatedSettings:
 
     Parameters
     ----------
-    name
-        Label of the experiment.
+    name, description
+        Label of the experiment and one line on it (``cogflex presets``).
     base, comparison
         Simulation presets of the network under test and of the reference
         network (both must be two-task presets without a sweep).
@@ -178,6 +179,7 @@ class CorrelatedSettings:
     """
 
     name: str = "correlated-teachers"
+    description: str = ""
     base: str = "fig2-flexible"
     comparison: str = "fig2-forgetful"
     mode: Literal["expected", "sampled"] = "expected"
@@ -217,7 +219,7 @@ def load_settings(path: str | Path | None = None) -> CorrelatedSettings:
         Unreadable file, unknown key, invalid value or unknown preset; names
         the file and the dotted field.
     """
-    path = Path(path) if path is not None else models_dir() / "reproduce" / "correlated-teachers.toml"
+    path = Path(path) if path is not None else preset_path("reproduce", "correlated-teachers")
     try:
         settings = from_mapping(CorrelatedSettings, read_toml(path))
         for field_name in ("base", "comparison"):

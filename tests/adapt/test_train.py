@@ -119,9 +119,9 @@ def test_checkpoint_backbone_and_more_paths(tmp_path):
 ])
 def test_bad_configs_name_the_field(tmp_path, change, words):
     """Bad experiment files raise ConfigError naming the field (and the file)."""
-    from cogflex.nta.config import models_dir
+    from cogflex.resources import preset_path
 
-    text = (models_dir() / "adapt" / "mnist-switch.toml").read_text()
+    text = preset_path("adapt", "mnist-switch").read_text()
     import tomllib
 
     raw = tomllib.loads(text)
@@ -151,9 +151,9 @@ def test_missing_checkpoint_file(tmp_path):
 
 def test_cli_adapt_writes_summary_and_figures(tmp_path, capsys):
     """`cogflex adapt FILE --data DIR --blocks 3 --out DIR`: summary.json and both PNGs; bad data dir: exit 2."""
-    from cogflex.nta.config import models_dir
+    from cogflex.resources import preset_path
 
-    text = (models_dir() / "adapt" / "mnist-switch.toml").read_text()
+    text = preset_path("adapt", "mnist-switch").read_text()
     text = text.replace("pretrain_steps = 600", "pretrain_steps = 50").replace("block_steps = 300", "block_steps = 30")
     path = tmp_path / "quick.toml"
     path.write_text(text)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cogflex.cli import main
+from cogflex.data import natural_key
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "data"
@@ -87,7 +88,8 @@ def assert_one_line_error(status: int, err: str, *fragments: str) -> str:
 def check_derived_invariants(trials: pd.DataFrame) -> None:
     """The derived columns and the sort order, checked against a plain-Python recomputation."""
     keys = list(zip(trials["participant"].astype(str), trials["session"].astype(int), trials["trial"].astype(int)))
-    assert keys == sorted(keys), "rows not sorted by participant, session, trial"
+    assert keys == sorted(keys, key=lambda k: (natural_key(k[0]), *k[1:])), \
+        "rows not sorted by participant (natural order: 2 before 10), session, trial"
     assert trials.index.equals(pd.RangeIndex(len(trials)))
     tasks = trials["task"].astype(str).tolist()
     correct = trials["correct"].tolist()

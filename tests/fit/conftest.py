@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cogflex.fit.spec import load_model
+from cogflex.fit.models import load_model
 from tests.fit.helpers import tiny_trials, write_model
 
 

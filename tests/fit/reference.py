@@ -105,3 +105,22 @@ def switch_and_run(task: np.ndarray, session: np.ndarray) -> tuple[np.ndarray, n
             switch[i] = task[i] != task[i - 1]
             run[i] = 1 if switch[i] else run[i - 1] + 1
     return switch, run
+
+
+def reference_covariates(trials) -> dict[str, np.ndarray]:
+    """The trial covariates re-derived from the raw trial table (kept trials only)."""
+    from tests.fit.helpers import kept_mask
+
+    df = trials.trials
+    kept = kept_mask(df)
+    switch, run = switch_and_run((df["task"].astype(str) == "move").to_numpy(), df["session"].to_numpy())
+    inc = (df["stim_point"].astype(str) != df["stim_move"].astype(str)).to_numpy().astype(float)
+    session = df["session"].to_numpy(dtype=float)
+    pid = df["participant"].astype(str).to_numpy()
+    lp = np.empty(len(df))
+    for p in np.unique(pid):
+        rows = (pid == p) & kept
+        lp[rows] = np.log(session[rows]) - np.log(session[rows]).mean()
+    sw, inc, lp = switch[kept].astype(float), inc[kept], lp[kept]
+    return {"switch": sw, "incongruent": inc, "log_practice": lp, "switch_x_log_practice": sw * lp,
+            "switch_x_incongruent": sw * inc, "log_run": np.log(run[kept])}

@@ -11,9 +11,11 @@ import pytest
 
 from cogflex.cli import main
 from cogflex.errors import CogflexError, InterruptedFit
-from cogflex.fit.engine import build_model, predictor_table, prepare
 from cogflex.fit.fitting import FitOptions, FitWarning, fit, load_fit, summarize_fit
-from cogflex.fit.spec import from_dict
+from cogflex.fit.models import model_from_dict
+from cogflex.fit.prepare import prepare
+from cogflex.fit.pymc_model import build_model
+from cogflex.fit.tables import predictor_table
 from cogflex.io import json_ready
 from tests.fit.helpers import compile_values, kept_mask, likelihood_graph, write_model
 
@@ -67,14 +69,19 @@ def test_tree_groups_and_log_likelihood_layout(fitted, trials):
     assert "diverging" in tree["sample_stats"]
     # per-participant fits are one job per participant, combined along "participant"
     assert ("participant" in tree["sample_stats"].dims) == (not fitted["hierarchical"])
+    # the log-likelihood's observations carry the participant (plain ArviZ can select one participant's trials)
+    np.testing.assert_array_equal(ll["participant"].values, fd.trials["participant"].to_numpy(dtype=str))
     if fitted["variant"] != "descriptive":
-        for name in NETWORK_NAMES:
-            assert post[name].dims == ("chain", "draw", "participant")
+        fixed = json.loads(tree.attrs["fixed_parameters"])
         if fitted["variant"] == "forgetful":
-            np.testing.assert_array_equal(post["gate_timescale"].values, post["timescale"].values)
-            np.testing.assert_array_equal(post["weight_timescale"].values, post["timescale"].values)
-            assert (post["regularization"].values == 0).all()
+            # tau_c = tau_W = tau and lambda = 0 are the model, not posterior variables
+            assert post["timescale"].dims == ("chain", "draw", "participant")
+            assert not {"gate_timescale", "weight_timescale", "regularization"} & set(post.data_vars)
+            assert fixed == {"regularization": 0.0}
         else:
+            for name in NETWORK_NAMES:
+                assert post[name].dims == ("chain", "draw", "participant")
+            assert fixed == {}
             assert (post["gate_timescale"].values < post["weight_timescale"].values).all()
         for name in ("gate_timescale", "weight_timescale") if fitted["variant"] == "flexible" else ("timescale",):
             box = json.loads(tree.attrs["model_spec"])["parameters"][name]
@@ -86,7 +93,7 @@ def test_tree_groups_and_log_likelihood_layout(fitted, trials):
 def test_attributes(fitted, trials):
     tree = fitted["result"].tree
     attrs = tree.attrs
-    spec = from_dict(json.loads(attrs["model_spec"]))
+    spec = model_from_dict(json.loads(attrs["model_spec"]))
     assert spec.name == f"tiny-{fitted['variant']}" and attrs["model"] == spec.name
     assert attrs["data_digest"] == trials.digest()
     assert attrs["seed"] == 3
@@ -113,9 +120,13 @@ def test_summary_contract_and_warnings(fitted):
         expected |= {"rt_coefficient", "acc_coefficient"}
         assert set(params["rt_coefficient"]["sim01"]) == {"switch", "log_practice", "switch_x_log_practice",
                                                           "incongruent", "switch_x_incongruent", "log_run"}
+    elif fitted["variant"] == "forgetful":
+        expected |= {"acc_slope", "rt_slope", "timescale"}
+        assert summary["fixed_parameters"] == {"regularization": 0.0}
     else:
         expected |= {"acc_slope", "rt_slope", *NETWORK_NAMES}
-    assert expected <= set(params)
+        assert summary["fixed_parameters"] == {}
+    assert expected == set(params)  # free parameters only: nothing fixed appears with a posterior
     for name in expected - {"rt_coefficient", "acc_coefficient"}:
         for pid in ("sim01", "sim02"):
             entry = params[name][pid]
@@ -150,12 +161,12 @@ def test_log_likelihood_is_the_models_likelihood_at_a_draw(fitted, trials):
     Per-participant fits are independent jobs: their joint is the non-hierarchical model over both participants,
     so the check also catches a job's values attributed to the other participant's observations.
     """
-    from cogflex.fit.spec import load_model
+    from cogflex.fit.models import load_model
 
     spec = load_model(fitted["spec_path"])
     fd = prepare(trials)
     tables = None
-    if spec.kind == "nta":
+    if spec.uses_network:
         tables = [predictor_table(spec, seq, cache_dir=fitted["out"] / ".cache") for seq in fd.sequences]
     model, pointwise = build_model(spec, fd, tables=tables, hierarchical=fitted["hierarchical"])
     function = compile_values(model, [pointwise, likelihood_graph(model)])

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS, build_model, grid_points, predictor_table, prepare
+from cogflex.fit.models.descriptive import ACC_TERMS, RT_TERMS
 from cogflex.fit.network import full_sequence
+from cogflex.fit.prepare import prepare
+from cogflex.fit.pymc_model import build_model
+from cogflex.fit.tables import grid_points, predictor_table
 from tests.fit.helpers import evaluate, kept_mask, likelihood_part
-from tests.fit.reference import multilinear, pointwise_loglik, run_reference, switch_and_run
+from tests.fit.reference import multilinear, pointwise_loglik, reference_covariates, run_reference
 
 #: Link parameters per participant (sim01, sim02).
 LINK = {"acc_intercept": [2.0, 1.0], "acc_slope": [3.0, 1.5], "rt_intercept": [-0.8, -0.6], "rt_slope": [0.5, 1.2],
@@ -86,26 +89,14 @@ def test_nta_pointwise_loglik_matches_numpy(variant, request, trials, fd):
         value = evaluate(model, model[name], values)
         assert value[0] == pytest.approx(gp.nodes()[1], rel=1e-12)
         assert value[1] == pytest.approx(gp.value(expit(LOGITS[variant][name][1])), rel=1e-12)
-    if variant == "forgetful":
-        tau = evaluate(model, model["timescale"], values)
-        np.testing.assert_allclose(evaluate(model, model["gate_timescale"], values), tau)
-        np.testing.assert_allclose(evaluate(model, model["weight_timescale"], values), tau)
-        np.testing.assert_array_equal(evaluate(model, model["regularization"], values), 0.0)
+    if variant == "forgetful":  # tau_c = tau_W = tau and lambda = 0 are fixed by the model, not variables
+        assert not {"gate_timescale", "weight_timescale", "regularization"} & set(model.named_vars)
+        assert spec.fixed == {"regularization": 0.0}
 
 
 def descriptive_design(trials, fd) -> tuple[np.ndarray, np.ndarray]:
-    df = trials.trials
-    kept = kept_mask(df)
-    is_move = (df["task"].astype(str) == "move").to_numpy()
-    switch, run = switch_and_run(is_move, df["session"].to_numpy())
-    incongruent = (df["stim_point"].astype(str) != df["stim_move"].astype(str)).to_numpy().astype(float)
-    session = df["session"].to_numpy(dtype=float)
-    pid = df["participant"].astype(str).to_numpy()
-    log_practice = np.empty(len(df))
-    for p in np.unique(pid):
-        rows = (pid == p) & kept
-        log_practice[rows] = np.log(session[rows]) - np.log(session[rows]).mean()
-    sw, inc, lp, lr = switch[kept].astype(float), incongruent[kept], log_practice[kept], np.log(run[kept])
+    c = reference_covariates(trials)
+    sw, inc, lp, lr = c["switch"], c["incongruent"], c["log_practice"], c["log_run"]
     x_rt = np.column_stack([sw, lp, sw * lp, inc, sw * inc, lr])
     x_acc = np.column_stack([sw, inc, lp, sw * inc])
     assert RT_TERMS == ("switch", "log_practice", "switch_x_log_practice", "incongruent", "switch_x_incongruent",

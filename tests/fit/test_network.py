@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from cogflex.errors import ConfigError, DivergenceError
-from cogflex.fit.engine import _interpolate, grid_points, predictor_table, prepare
 from cogflex.fit.network import NetworkSettings, full_sequence, run_network
+from cogflex.fit.prepare import prepare
+from cogflex.fit.tables import grid_points, predictor_table
 from tests.fit.reference import multilinear, regularizer_gradient, run_reference
 
 SETTINGS = NetworkSettings(substeps=4, tutorial_blocks=2, tutorial_block_trials=40, max_practice_trials=60,
@@ -165,6 +166,18 @@ def test_predictor_table_cache_ignores_a_table_of_the_wrong_shape(trials, forget
     (path,) = tmp_path.glob("predictors-forgetful-*.npy")
     np.save(path, np.zeros((2, 5, 2)))
     np.testing.assert_array_equal(predictor_table(forgetful, seq, cache_dir=tmp_path), table)
+
+
+def _interpolate(table, positions, pidx):
+    """The engine's interpolant (PyTensor) at per-participant positions, trials indexed by ``pidx``."""
+    import pytensor.tensor as pt
+
+    from cogflex.fit.interpolate import multilinear as interpolant
+    from cogflex.fit.link import pytensor_namespace
+
+    flat = pt.constant(table.reshape(-1, table.shape[-1]))
+    out = interpolant(pytensor_namespace(), flat, table.shape[:-2], table.shape[-2], [p[pidx] for p in positions])
+    return out[:, 0], out[:, 1]
 
 
 def _interpolant(table, positions, pidx):

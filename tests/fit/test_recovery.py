@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS
 from cogflex.fit.fitting import FitOptions, fit
+from cogflex.fit.models import load_model
+from cogflex.fit.models.descriptive import ACC_TERMS, RT_TERMS
 from cogflex.fit.simulate import Design, design_trials, simulate_trials
-from cogflex.fit.spec import load_model
 from tests.fit.helpers import write_model
 
 #: The bundled flexible box (0.5-8, 20-500, 0.01-0.3) on a coarse grid, one history, a short practice.

@@ -11,7 +11,7 @@ import pytest
 from cogflex.data import CsvMapping, load_csv, load_trials
 from cogflex.data.schema import derive
 from cogflex.errors import ConfigError, DataError
-from cogflex.fit.engine import FIT_CLEANING, prepare
+from cogflex.fit.prepare import FIT_CLEANING, prepare
 from cogflex.fit.sequence import TaskMapping, default_mapping, encode, observed_outcomes
 from cogflex.fit.simulate import Design, design_trials
 from tests.data.helpers import JSPSYCH, JSPSYCH_MAP, JSPSYCH_RECODE, PSYCHOPY, PSYCHOPY_MAP, SHARED

@@ -9,8 +9,9 @@ from scipy.special import expit
 
 from cogflex.data import load_trials
 from cogflex.errors import ConfigError
-from cogflex.fit.engine import ACC_TERMS, RT_TERMS, design_matrices, prepare
+from cogflex.fit.models.descriptive import ACC_TERMS, RT_TERMS
 from cogflex.fit.network import run_network
+from cogflex.fit.prepare import covariates, prepare
 from cogflex.fit.sequence import encode
 from cogflex.fit.simulate import (
     Design,
@@ -98,7 +99,9 @@ def test_descriptive_simulation_follows_the_regression(design, descriptive):
     table = pd.DataFrame({"switch": rows["switch"].to_numpy(dtype=bool), "congruent": seq.congruent,
                           "run_position": rows["run_position"].to_numpy(), "log_practice": log_session
                           - log_session.mean()})
-    x_rt, x_acc = design_matrices(table)
+    columns = covariates(table)
+    x_rt = np.column_stack([columns[t] for t in RT_TERMS])
+    x_acc = np.column_stack([columns[t] for t in ACC_TERMS])
     mu = params["rt_intercept"] + x_rt @ np.array([params[f"rt_{t}"] for t in RT_TERMS])
     prob = expit(params["acc_intercept"] + x_acc @ np.array([params[f"acc_{t}"] for t in ACC_TERMS]))
     np.testing.assert_allclose(ok.mean(0), prob, atol=4 * np.sqrt(0.25 / g))

@@ -142,3 +142,18 @@ def test_small_batches_are_drawn_directly():
     cov = sample_input_covariance(100, 6, 3, generator=torch.Generator().manual_seed(1), dtype=DT)
     ranks = torch.linalg.matrix_rank(cov)
     assert (ranks == 3).all()
+
+
+@pytest.mark.parametrize("gating", ["path", "unit"])
+@pytest.mark.parametrize("compress", [False, True])
+def test_output_error_is_student_minus_teacher_times_input(gating, compress):
+    batch, weights, teachers, gates, task, _ = make_batch(gating, compress=compress)
+    x = torch.randn(S, D_IN, generator=torch.Generator().manual_seed(4), dtype=DT)
+    got = batch.output_error(x)
+    assert got.shape == (S, 2, D_OUT)
+    for b in range(batch.n_networks):
+        s = b // 2
+        scale = gates[s].T[:, :, None] if gating == "unit" else gates[s][0][:, None, None]
+        student = (scale * weights[s]).sum(0)
+        target = torch.einsum("m,mij->ij", task[b], teachers[s])
+        torch.testing.assert_close(got[s, b % 2], (student - target) @ x[s])

@@ -17,6 +17,7 @@ from cogflex.fit.compare import COMPARISON_COLUMNS
 from cogflex.fit.fitting import load_fit
 from cogflex.fit.ppc import PPC_COLUMNS
 from cogflex.pipeline import load_pipeline, pipelines_dir, run_pipeline
+from cogflex.resources import data_path
 from tests.data.helpers import assert_one_line_error, cli
 from tests.pipeline.helpers import part_files, pipeline_text, snapshot, write_pipeline
 
@@ -235,11 +236,25 @@ def test_cli_run_missing_pipeline_file(tmp_path, capsys):
 
 
 def test_demo_preset_resolves():
-    """The bundled demo pipeline loads and its data file exists (relative to models/pipelines)."""
+    """The bundled demo pipeline loads and its data file is the bundled synthetic players (relative path)."""
     pipe = load_pipeline("demo")
     assert pipe.base == str(pipelines_dir())
-    assert pipe.path(pipe.data.file).exists()
+    assert pipe.path(pipe.data.file) == data_path("synthetic/flexible_players.csv.gz")
     assert set(pipe.fit.models) == {"flexible", "forgetful", "descriptive"}
+
+
+def test_cli_run_unknown_preset_lists_the_pipeline_presets(capsys):
+    status, _, err = cli(capsys, "run", "no-such-pipeline")
+    assert_one_line_error(status, err, "unknown preset 'no-such-pipeline'", "pipelines presets: demo")
+
+
+def test_a_pipeline_in_a_user_folder_is_a_preset(tmp_path, monkeypatch):
+    (tmp_path / "pipelines").mkdir()
+    study = tmp_path / "pipelines" / "study.toml"
+    study.write_text('[data]\nfile = "trials.csv.gz"\n')
+    monkeypatch.setenv("COGFLEX_MODELS", str(tmp_path))
+    pipe = load_pipeline("study")
+    assert pipe.name == "study" and pipe.path(pipe.data.file) == tmp_path / "pipelines" / "trials.csv.gz"
 
 
 def test_sigkill_loses_at_most_the_fit_in_progress(trial_file, tmp_path, first_run):

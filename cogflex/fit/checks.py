@@ -1,0 +1,139 @@
+"""Checks of a fit: sampling diagnostics, and the exact network against the interpolated predictor grid.
+
+- :func:`diagnostics`: R-hat, bulk/tail ESS, divergences and E-BFMI (ArviZ), with plain-language
+  :func:`diagnostic_warnings` for failed thresholds;
+- :func:`interpolation_check`: at each participant's posterior mean, the log-likelihood of the data with
+  the network run exactly and with the interpolated grid (same link formula, :mod:`cogflex.fit.link`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from cogflex.fit.interpolate import interpolate_table
+from cogflex.fit.link import NUMPY
+from cogflex.fit.prepare import FitData, covariates
+
+__all__ = ["quiet_numerics", "diagnostics", "diagnostic_warnings", "interpolation_check", "interpolation_warnings"]
+
+
+def _posterior_mean(posterior, name: str, participant: str) -> np.ndarray:
+    da = posterior[name]
+    if "participant" in da.dims:
+        da = da.sel(participant=participant)
+    return np.asarray(da.mean(("chain", "draw")).values, dtype=float)
+
+
+def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior) -> list[dict]:
+    """Exact network vs the interpolated grid at each participant's posterior mean.
+
+    Runs the network exactly at the posterior-mean network parameters and returns, per participant, the
+    log-likelihood of the data with exact and with interpolated predictors (the other parameters at their
+    posterior means). A large difference means the grid is too coarse there: the posterior describes the
+    interpolant, not the network.
+    """
+    out = []
+    tr = fd.trials
+    for i, (seq, table) in enumerate(zip(fd.sequences, tables)):
+        pid = fd.participants[i]
+        rows = (tr["pidx"] == i).to_numpy()
+        sub = tr[rows]
+        rt, correct = sub["rt"].to_numpy(dtype=float), sub["correct"].to_numpy(dtype=bool)
+        theta = {k: _posterior_mean(posterior, k, pid) for k in model.free_parameters()}
+        positions = [float(np.clip(gp.position(theta[n]), 0.0, 1.0)) for n, gp in model.grid.items()]
+        interp = interpolate_table(table, positions)
+        exact = model.compute_predictors(seq, {n: np.atleast_1d(theta[n]) for n in model.grid_names})[0]
+        base = covariates(sub)
+        ll_exact, ll_interp = (_loglik(model, theta, base, pred, rt, correct) for pred in (exact, interp))
+        out.append({"participant": pid, "loglik_exact": ll_exact, "loglik_interpolated": ll_interp,
+                    "difference": ll_exact - ll_interp})
+    return out
+
+
+def _loglik(model, theta: dict, base: dict, pred: np.ndarray, rt: np.ndarray, correct: np.ndarray) -> float:
+    """The data's log-likelihood under ``model`` with predictors ``pred`` ``(n, K)`` (numpy)."""
+    columns = {**base, **{name: pred[:, k] for k, name in enumerate(model.predictors)}}
+    return float(model.formula.loglik(NUMPY, theta, columns, rt, correct, rt.min()).sum())
+
+
+@contextlib.contextmanager
+def quiet_numerics():
+    """Silence NaN/all-NaN RuntimeWarnings (constant parameters, single chains): NaN is reported instead."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def diagnostics(tree: xr.DataTree) -> dict:
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain)."""
+    with quiet_numerics():
+        return _diagnostics(tree)
+
+
+def _diagnostics(tree: xr.DataTree) -> dict:
+    import arviz as az
+
+    post = tree["posterior"].to_dataset()
+    names = [v for v in post.data_vars if not v.endswith("_z")]
+    ds = post[names]
+    rhat = az.rhat(ds)
+    ess_bulk = az.ess(ds, method="bulk")
+    ess_tail = az.ess(ds, method="tail")
+    stats = tree["sample_stats"].to_dataset()
+    div = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    bfmi = []
+    if "energy" in stats:
+        energy = stats["energy"]
+        if "participant" in energy.dims:
+            energy = energy.transpose("participant", "chain", "draw").values.reshape(-1, energy.sizes["draw"])
+        else:
+            energy = energy.values
+        e = np.asarray(energy, dtype=float)
+        bfmi = (np.square(np.diff(e, axis=-1)).mean(-1) / e.var(-1)).tolist()
+
+    def _extreme(ds, fn):
+        vals = [float(fn(ds[v].values)) for v in ds.data_vars if np.size(ds[v].values)]
+        return fn(np.array(vals)) if vals else float("nan")
+
+    return {"rhat_max": _extreme(rhat, np.nanmax), "ess_bulk_min": _extreme(ess_bulk, np.nanmin),
+            "ess_tail_min": _extreme(ess_tail, np.nanmin), "divergences": div,
+            "ebfmi_min": float(min(bfmi)) if bfmi else float("nan"),
+            "per_parameter": {v: {"rhat": float(np.nanmax(rhat[v].values)),
+                                  "ess_bulk": float(np.nanmin(ess_bulk[v].values)),
+                                  "ess_tail": float(np.nanmin(ess_tail[v].values))} for v in ds.data_vars}}
+
+
+def interpolation_warnings(checks: list[dict], limit: float = 5.0) -> list[str]:
+    """Plain-language warnings for participants whose exact and interpolated log-likelihoods differ by > ``limit``."""
+    out = []
+    for c in checks:
+        if abs(c["difference"]) > limit:
+            out.append(f"participant {c['participant']}: at the posterior mean the exact network's log-likelihood "
+                       f"differs by {c['difference']:+.1f} from the interpolated grid's (> {limit:g}): the grid is "
+                       "too coarse there (more points in the model's [parameters])")
+    return out
+
+
+def diagnostic_warnings(diag: dict) -> list[str]:
+    """Plain-language warnings for failed diagnostic thresholds."""
+    out = []
+    if diag["rhat_max"] != diag["rhat_max"]:
+        out.append("R-hat could not be computed (it needs at least 2 chains): convergence is unchecked")
+    elif diag["rhat_max"] > 1.01:
+        out.append(f"R-hat up to {diag['rhat_max']:.3f} (> 1.01): chains disagree; run longer or check the model")
+    if diag["ess_bulk_min"] < 400:
+        out.append(f"bulk ESS as low as {diag['ess_bulk_min']:.0f} (< 400): posterior means are imprecise")
+    if diag["ess_tail_min"] < 400:
+        out.append(f"tail ESS as low as {diag['ess_tail_min']:.0f} (< 400): intervals are imprecise")
+    if diag["divergences"]:
+        out.append(f"{diag['divergences']} divergent transitions: the sampler may have missed parts of the posterior "
+                   "(raise target_accept)")
+    if diag["ebfmi_min"] == diag["ebfmi_min"] and diag["ebfmi_min"] < 0.3:
+        out.append(f"E-BFMI {diag['ebfmi_min']:.2f} (< 0.3): poor exploration of the energy distribution")
+    return out
+
+

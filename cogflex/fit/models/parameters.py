@@ -1,0 +1,130 @@
+"""Parameters of cognitive models: priors, grid (network) parameters, coefficient blocks, hierarchy scales.
+
+- :class:`Prior`: a univariate prior of a per-participant parameter (``normal``, ``halfnormal``,
+  ``lognormal``, ``beta``);
+- :class:`GridParameter`: a network parameter living in a box (``lower``..``upper``, log or linear scale)
+  with a logit-normal prior on its position in the box; the fitting engine simulates the network on a grid
+  of ``points`` nodes per parameter and interpolates;
+- :class:`Coefficients`: a block of regression coefficients over named terms (the descriptive model);
+- :class:`Hierarchy`: the scales of group-level standard deviations in hierarchical fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from cogflex.errors import ConfigError
+
+__all__ = ["Prior", "GridParameter", "Coefficients", "Hierarchy", "finite"]
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A univariate prior.
+
+    ``normal`` (mu, sigma), ``halfnormal`` (sigma), ``lognormal`` (mu, sigma of the log) or ``beta``
+    (alpha, beta).
+    """
+
+    dist: Literal["normal", "halfnormal", "lognormal", "beta"] = "normal"
+    mu: float = 0.0
+    sigma: float = 1.0
+    alpha: float = 2.0
+    beta: float = 2.0
+
+    def __post_init__(self) -> None:
+        finite(self, ("mu", "sigma", "alpha", "beta"))
+        if self.sigma <= 0 or self.alpha <= 0 or self.beta <= 0:
+            raise ConfigError("prior", "sigma, alpha and beta must be positive")
+
+
+@dataclass(frozen=True)
+class GridParameter:
+    """A network parameter: its box, grid resolution and prior on the box position."""
+
+    lower: float
+    upper: float
+    scale: Literal["log", "linear"] = "log"
+    points: int = 6
+    prior_mu: float = 0.0
+    prior_sigma: float = 1.5
+
+    def __post_init__(self) -> None:
+        finite(self, ("lower", "upper", "prior_mu", "prior_sigma"))
+        if not self.lower < self.upper:
+            raise ConfigError("lower", f"must be below upper ({self.lower} >= {self.upper})")
+        if self.scale == "log" and self.lower <= 0:
+            raise ConfigError("lower", "must be positive on a log scale")
+        if self.points < 2:
+            raise ConfigError("points", "need at least 2 grid points")
+        if self.prior_sigma <= 0:
+            raise ConfigError("prior_sigma", "must be positive")
+
+    def nodes(self) -> np.ndarray:
+        """Grid values of the parameter."""
+        if self.scale == "log":
+            return np.geomspace(self.lower, self.upper, self.points)
+        return np.linspace(self.lower, self.upper, self.points)
+
+    def value(self, position):
+        """Parameter value at box position(s) in [0, 1] (numpy or PyTensor)."""
+        if self.scale == "log":
+            lo, hi = np.log(self.lower), np.log(self.upper)
+            return _exp(lo + (hi - lo) * position)
+        return self.lower + (self.upper - self.lower) * position
+
+    def position(self, value) -> np.ndarray:
+        """Box position of parameter value(s) (numpy)."""
+        value = np.asarray(value, dtype=float)
+        if self.scale == "log":
+            return (np.log(value) - np.log(self.lower)) / (np.log(self.upper) - np.log(self.lower))
+        return (value - self.lower) / (self.upper - self.lower)
+
+
+def finite(obj, names: tuple[str, ...]) -> None:
+    """Every field in ``names`` is a finite number (NaN or infinity in a spec would reach the sampler)."""
+    for name in names:
+        if not np.isfinite(getattr(obj, name)):
+            raise ConfigError(name, f"must be a finite number, got {getattr(obj, name)!r}")
+
+
+def _exp(x):
+    if isinstance(x, np.ndarray | float | int):
+        return np.exp(x)
+    import pytensor.tensor as pt
+
+    return pt.exp(x)
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """A block of per-participant regression coefficients over ``terms``, each with the same prior.
+
+    ``flat_prefix`` names the coefficients one by one outside the posterior (simulation parameters,
+    ``--params``): ``<flat_prefix>_<term>``.
+    """
+
+    prior: Prior
+    terms: tuple[str, ...]
+    flat_prefix: str
+
+    def flat_names(self) -> tuple[str, ...]:
+        """``<flat_prefix>_<term>`` for every term."""
+        return tuple(f"{self.flat_prefix}_{t}" for t in self.terms)
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """Scales of the group-level standard deviations (half-normal) in hierarchical fits."""
+
+    position_sd: float = 1.0  # of the logit box positions of network parameters
+    link_sd: float = 0.5  # of link parameters (on their unconstrained scale)
+
+    def __post_init__(self) -> None:
+        finite(self, ("position_sd", "link_sd"))
+        for name in ("position_sd", "link_sd"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(name, f"must be positive, got {getattr(self, name)}")

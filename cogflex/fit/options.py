@@ -1,0 +1,57 @@
+"""Sampler settings of a fit, and their defaults in one place (``cf.fit``, ``cogflex fit``, pipelines).
+
+Kept free of heavy imports so that the command line's ``--help`` and pipeline parsing stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cogflex.errors import ConfigError
+
+__all__ = ["FitOptions", "SAMPLER_DEFAULTS"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Sampler settings of a fit (the one place their defaults are set).
+
+    ``progress`` shows progress bars on a terminal and plain progress lines otherwise (a log file);
+    ``posterior_predictive`` adds that many replications of the data under posterior draws.
+    """
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 0
+    sampler: str = "auto"  # auto (nutpie when installed) | nutpie | pymc
+    target_accept: float = 0.9
+    hierarchical: bool = False
+    progress: bool = True
+    posterior_predictive: int = 0  # replications of the data under posterior draws (0: none)
+
+    def __post_init__(self) -> None:
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "tune" else 1):
+                raise ConfigError(name, f"must be an integer >= {0 if name == 'tune' else 1}, got {value!r}")
+        if not 0 < self.target_accept < 1:
+            raise ConfigError("target_accept", f"must be between 0 and 1 (exclusive), got {self.target_accept}")
+        if self.sampler not in ("auto", "nutpie", "pymc"):
+            raise ConfigError("sampler", f"must be auto, nutpie or pymc, got {self.sampler!r}")
+        if self.posterior_predictive < 0:
+            raise ConfigError("posterior_predictive", "must not be negative")
+
+    def resolved_sampler(self) -> str:
+        """``nutpie`` when installed (much faster), else PyMC's own NUTS."""
+        if self.sampler != "auto":
+            return self.sampler
+        try:
+            import nutpie  # noqa: F401
+        except ImportError:
+            return "pymc"
+        return "nutpie"
+
+
+#: The sampler settings' defaults (the CLI's and the pipeline's defaults are these).
+SAMPLER_DEFAULTS = FitOptions()

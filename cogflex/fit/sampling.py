@@ -1,0 +1,140 @@
+"""Sampling one fit job (one participant, or every participant of a hierarchical fit) with NUTS.
+
+:func:`sample_job` runs the stages in order — predictor tables (:mod:`cogflex.fit.tables`), the PyMC model
+(:mod:`cogflex.fit.pymc_model`), the start/mode search (:mod:`cogflex.fit.start`), NUTS (nutpie when
+installed, else PyMC), the pointwise log-likelihood per draw and the exact-vs-interpolated check
+(:mod:`cogflex.fit.checks`) — and returns plain arrays that :func:`cogflex.fit.schema.fit_tree` assembles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from cogflex.errors import InterruptedFit
+from cogflex.fit.checks import interpolation_check
+from cogflex.fit.prepare import FitData
+from cogflex.fit.pymc_model import build_model
+from cogflex.fit.start import find_mode, initial_values, profile_columns, starting_points
+from cogflex.fit.tables import predictor_table
+
+__all__ = ["job_seed", "sample_job", "pointwise_loglik"]
+
+#: Sampler statistics kept in the fit (those the sampler provides).
+KEPT_STATS = ("diverging", "energy", "step_size", "n_steps", "tree_depth", "lp", "acceptance_rate",
+              "mean_tree_accept", "depth", "logp")
+
+
+def job_seed(seed: int, index: int) -> int:
+    """The sampler seed of job ``index`` of a fit seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _mode_summary(optima) -> dict:
+    optima = np.sort(np.asarray(optima)[np.isfinite(optima)])[::-1]
+    below = optima < optima[0] - 1.0
+    return {"starts": len(optima), "best_logp": float(optima[0]), "starts_at_best": int((~below).sum()),
+            "next_mode_gap": float(optima[0] - optima[below][0]) if below.any() else None}
+
+
+@contextlib.contextmanager
+def _heartbeat(label: str, enabled: bool, every: float = 30.0):
+    """Plain progress lines (no terminal: a log file) while a long call runs: what runs and for how long."""
+    if not enabled:
+        yield
+        return
+    stop = threading.Event()
+    start = time.perf_counter()
+    print(f"{label}: started", file=sys.stderr, flush=True)
+
+    def beat() -> None:
+        while not stop.wait(every):
+            print(f"{label}: running, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        print(f"{label}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+
+def pointwise_loglik(pm_model, pointwise, posterior, chains: int, draws: int, n_trials: int) -> np.ndarray:
+    """The model's own pointwise expression evaluated at every posterior draw: ``(chains, draws, trials)`` float32."""
+    import pytensor
+    from pytensor.graph.replace import graph_replace
+
+    free = {rv: rv.type() for rv in pm_model.free_RVs}
+    expr = graph_replace([pointwise], free, strict=False)[0]
+    fn = pytensor.function(list(free.values()), expr.astype("float32"), on_unused_input="ignore")
+    values = [posterior[rv.name].values for rv in pm_model.free_RVs]
+    ll = np.empty((chains, draws, n_trials), dtype=np.float32)
+    for c in range(chains):
+        for d in range(draws):
+            ll[c, d] = fn(*(v[c, d] for v in values))
+    return ll
+
+
+def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: int) -> dict:
+    """Sample one job; returns the posterior, sample stats, pointwise log-likelihood, seeds, checks and timings."""
+    import pymc as pm
+
+    t0 = time.perf_counter()
+    tables = None
+    if model.uses_network:
+        tables = [predictor_table(model, seq, cache_dir=cache_dir, progress=options.progress) for seq in fd.sequences]
+    t_tables = time.perf_counter() - t0
+    pm_model, pointwise = build_model(model, fd, tables=tables, hierarchical=options.hierarchical)
+    seed = job_seed(options.seed, job_index)
+    sampler = options.resolved_sampler()
+    kwargs: dict = {"nuts": {"target_accept": options.target_accept}}
+    mode_search = None
+    t_mode = time.perf_counter()
+    if tables is not None and profile_columns(model) is not None:
+        # The network likelihood has local modes: start every chain at the best of many local optima.
+        if options.hierarchical:
+            kwargs["initvals"] = initial_values(model, fd, tables, hierarchical=True)
+        else:
+            best, optima = find_mode(pm_model, starting_points(model, fd, tables), progress=options.progress)
+            kwargs["initvals"] = best
+            mode_search = _mode_summary(optima)
+    if sampler == "pymc":
+        kwargs["cores"] = 1
+        if tables is not None:
+            kwargs["init"] = "adapt_diag"  # no jitter of the starting point
+    elif tables is not None:
+        kwargs["compile_kwargs"] = {"jitter_rvs": set()}
+    t1 = time.perf_counter()
+    t_mode = t1 - t_mode
+    terminal = sys.stderr.isatty()
+    who = "+".join(fd.participants) if len(fd.participants) <= 3 else f"{len(fd.participants)} participants"
+    label = f"{model.name} {who}"
+    with warnings.catch_warnings(), _heartbeat(f"{label}: sampling {options.chains} chains x "
+                                               f"{options.tune}+{options.draws}", options.progress and not terminal):
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            idata = pm.sample(draws=options.draws, tune=options.tune, chains=options.chains, random_seed=seed,
+                              nuts_sampler=sampler, progressbar=options.progress and terminal, model=pm_model,
+                              compute_convergence_checks=False, **kwargs)
+        except KeyboardInterrupt:
+            raise InterruptedFit("sampling interrupted: nothing was written") from None
+    t_sample = time.perf_counter() - t1
+    post = idata["posterior"].to_dataset()
+    if post.sizes.get("draw", 0) != options.draws or post.sizes.get("chain", 0) != options.chains:
+        raise InterruptedFit(f"sampling stopped early ({post.sizes.get('draw', 0)} of {options.draws} draws): "
+                             "nothing was written")
+    ll = pointwise_loglik(pm_model, pointwise, post, options.chains, options.draws, fd.n_trials)
+    check = interpolation_check(model, fd, tables, post) if tables is not None else None
+    stats = idata["sample_stats"].to_dataset()
+    return {"posterior": post, "sample_stats": stats[[v for v in KEPT_STATS if v in stats]], "log_likelihood": ll,
+            "seed": seed, "mode_search": mode_search, "interpolation_check": check,
+            "seconds": {"tables": t_tables, "mode_search": t_mode, "sampling": t_sample,
+                        "total": time.perf_counter() - t0},
+            "sampler": sampler}
