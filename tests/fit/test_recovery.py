@@ -36,10 +36,10 @@ def _fit_quietly(data, model, tmp_path, **options):
 def test_flexible_recovers_gate_timescale_and_rt_slope(tmp_path, monkeypatch):
     # The multi-start mode search (31 L-BFGS runs) would take most of this test's time; keep its first starts
     # (the best grid nodes by profile likelihood come first). test_fitting runs the full search.
-    from cogflex.fit import fitting
+    from cogflex.fit import sampling
 
-    full_search = fitting.find_mode
-    monkeypatch.setattr(fitting, "find_mode", lambda model, starts: full_search(model, starts[:6]))
+    full_search = sampling.find_mode
+    monkeypatch.setattr(sampling, "find_mode", lambda model, starts, **kw: full_search(model, starts[:6], **kw))
     spec = load_model(write_model(tmp_path, "flexible", parameters=RECOVERY_PARAMETERS, network=RECOVERY_NETWORK))
     design = Design(participants=1, sessions=30, trials_per_session=70, first_session=5, seed=4)
     data = simulate_trials(spec, TRUTH, design_trials(design), seed=5)
