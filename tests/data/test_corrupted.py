@@ -437,7 +437,7 @@ def test_bad_delimiter_option_is_a_config_error(delimiter, tmp_path, capsys):
 
 
 def test_cr_only_line_endings_do_not_crash(tmp_path, capsys):
-    # BUG (loaders.py, _read_table): the header is cut at the first "\n"; a file with old-Mac "\r" line endings
+    # BUG (raw.py, read_table): the header is cut at the first "\n"; a file with old-Mac "\r" line endings
     # (Excel "CSV (Macintosh)") is one long header line and csv.reader raises _csv.Error (a traceback).
     path = tmp_path / "mac.csv"
     path.write_bytes(lab().replace(b"\n", b"\r"))
@@ -453,7 +453,7 @@ def test_cr_only_line_endings_do_not_crash(tmp_path, capsys):
 
 
 def test_line_numbers_count_blank_lines(tmp_path):
-    # BUG (loaders.py, _read_table): `line` is 2 + row index, but pandas skips blank lines (and a quoted field
+    # BUG (raw.py, read_table): `line` is 2 + row index, but pandas skips blank lines (and a quoted field
     # can span lines), so after a blank line every reported line number is too small. Here the bad RT is on
     # line 5 of the file; the message says line 4.
     path = tmp_path / "blank.csv"

@@ -371,7 +371,7 @@ def test_summarize_with_bins_outside_the_sessions_is_a_clear_error(jspsych):
 
 
 def test_recode_of_true_false_text():
-    # BUG (loaders.py, load_csv/_read_table): only the participant column is read as text; pandas turns
+    # BUG (raw.py, read_table (via load_csv)): only the participant column is read as text; pandas turns
     # "true"/"false" (and "TRUE"/"FALSE") into booleans first, so a recode listing the file's own values
     # "true"/"false" fails with "unknown codes ... (values True, False)".
     recode = {**JSPSYCH_RECODE, "correct": {"true": True, "false": False}}
