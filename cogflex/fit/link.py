@@ -36,17 +36,16 @@ def _np_softplus(x):
 
 
 #: numpy as an array namespace of the link formulas.
-NUMPY = SimpleNamespace(name="numpy", log=np.log, exp=np.exp, where=np.where, softplus=_np_softplus,
-                        floor=np.floor, clip=np.clip, asarray=np.asarray, as_index=lambda a: a.astype(np.int64))
+NUMPY = SimpleNamespace(name="numpy", log=np.log, where=np.where, softplus=_np_softplus, floor=np.floor,
+                        clip=np.clip, as_index=lambda a: a.astype(np.int64))
 
 
 def pytensor_namespace() -> SimpleNamespace:
     """PyTensor as an array namespace (imported lazily: the numpy side never needs PyTensor)."""
     import pytensor.tensor as pt
 
-    return SimpleNamespace(name="pytensor", log=pt.log, exp=pt.exp, where=pt.switch, softplus=pt.softplus,
-                           floor=pt.floor, clip=pt.clip, asarray=pt.as_tensor,
-                           as_index=lambda a: pt.cast(a, "int64"))
+    return SimpleNamespace(name="pytensor", log=pt.log, where=pt.switch, softplus=pt.softplus, floor=pt.floor,
+                           clip=pt.clip, as_index=lambda a: pt.cast(a, "int64"))
 
 
 @dataclass(frozen=True)

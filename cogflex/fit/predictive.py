@@ -28,7 +28,7 @@ def draw_parameter_sets(tree: xr.DataTree, n: int, *, seed: int = 0) -> dict[str
     Draws are chosen uniformly (seeded) among all chains and draws.
     """
     model = model_of(tree)
-    flat = {f: (name, f"{name.removesuffix('_coefficient')}_term", term) for name, block in model.coefficients.items()
+    flat = {f: (name, block.term_dim(name), term) for name, block in model.coefficients.items()
             for f, term in zip(block.flat_names(), block.terms)}
     post = tree["posterior"].to_dataset()
     stacked = post.stack(sample=("chain", "draw"))

@@ -71,7 +71,7 @@ def _grid_position(name: str, gp, hierarchical: bool, position_sd: float):
 def _coefficient_block(name: str, block, hierarchical: bool, group_sd: float):
     import pymc as pm
 
-    term_dim = f"{name.removesuffix('_coefficient')}_term"
+    term_dim = block.term_dim(name)
     pm.modelcontext(None).add_coord(term_dim, block.terms)
     prior = block.prior
     if not hierarchical:

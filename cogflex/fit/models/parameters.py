@@ -111,6 +111,11 @@ class Coefficients:
     terms: tuple[str, ...]
     flat_prefix: str
 
+    @staticmethod
+    def term_dim(name: str) -> str:
+        """The posterior dimension of block ``name``'s terms (``rt_coefficient`` -> ``rt_term``)."""
+        return f"{name.removesuffix('_coefficient')}_term"
+
     def flat_names(self) -> tuple[str, ...]:
         """``<flat_prefix>_<term>`` for every term."""
         return tuple(f"{self.flat_prefix}_{t}" for t in self.terms)
