@@ -1,4 +1,4 @@
-"""Model recovery, flexible vs forgetful NTA: simulate from each, fit both, pick the model by PSIS-LOO.
+"""Model recovery among NTA models: simulate from each, fit every model, pick the model by PSIS-LOO.
 
 Datasets are single synthetic participants on the same generated sequence as
 fit_parameter_recovery.py (30 sessions x 70 trials from gameplay 20; the
@@ -6,14 +6,16 @@ predictor tables are shared through the same cache folder), parameters drawn
 from each model's priors. Both models are fitted to every dataset
 (per-participant fits); each dataset's pointwise log-likelihood (variable
 ``trial``) goes to ``az.loo`` and ``az.compare(method="stacking")``, and the
-dataset is assigned to the model with the higher ELPD.
+dataset is assigned to the model with the highest ELPD. ``--models`` picks the family (default
+flexible and forgetful; the cue-driven reconfiguration models: ``--models flexible-reconfig
+forgetful-reconfig fast-gates-unregularised``).
 
 Writes ``model_recovery.csv`` (per dataset: ELPD of both models, difference
 and its SE, stacking weight, Pareto k, fit diagnostics), ``confusion.csv`` and
 the figure ``fit_model_recovery.png`` (docs/figures, or the output folder with
 --quick). Usage::
 
-    ./run python analyses/fit_model_recovery.py [--quick] [--out DIR] [--datasets 10]
+    ./run python analyses/fit_model_recovery.py [--quick] [--out DIR] [--datasets 10] [--models A B ...]
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from cogflex.fit.fitting import FitOptions, fit
 from cogflex.fit.simulate import Design, draw_parameters, simulate_trials
 from cogflex.fit.models import load_model
 
-MODELS = ("flexible", "forgetful")
+MODELS = ["flexible", "forgetful"]  # --models replaces the list
 
 
 def participant_tree(tree: xr.DataTree, pid: str) -> xr.DataTree:
@@ -67,10 +69,12 @@ def elpd_row(trees: dict[str, xr.DataTree]) -> dict:
             row[f"p_loo_{name}"] = float(loo.p)
             row[f"pareto_k_max_{name}"] = float(np.nanmax(np.asarray(loo.pareto_k)))
         cmp = az.compare(trees, method="stacking", var_name="trial", round_to="none")
-    row["elpd_diff_flexible_minus_forgetful"] = row["elpd_flexible"] - row["elpd_forgetful"]
-    row["elpd_diff_se"] = float(cmp["dse"].max())
-    row["weight_flexible"] = float(cmp.loc["flexible", "weight"])
-    row["compare_rank1"] = str(cmp.index[0])
+    # the winner's lead over the runner-up, and its SE
+    row["assigned"] = str(cmp.index[0])
+    row["elpd_margin"] = float(cmp["elpd"].iloc[0] - cmp["elpd"].iloc[1])
+    row["elpd_diff_se"] = float(cmp["dse"].iloc[1])
+    for name in trees:
+        row[f"weight_{name}"] = float(cmp.loc[name, "weight"])
     return row
 
 
@@ -90,26 +94,32 @@ def plot(table: pd.DataFrame, confusion: pd.DataFrame, path: Path) -> None:
         for j in range(counts.shape[1]):
             ax0.text(j, i, f"{int(counts[i, j])}\n{pct[i, j]:.0%}", ha="center", va="center",
                      color="white" if pct[i, j] > 0.5 else "black", fontsize=10)
-    ax0.set_xticks(range(len(MODELS)), MODELS)
-    ax0.set_yticks(range(len(MODELS)), MODELS)
+    ax0.set_xticks(range(len(MODELS)), MODELS, rotation=20, fontsize=8)
+    ax0.set_yticks(range(len(MODELS)), MODELS, fontsize=8)
     ax0.set_xlabel("assigned (higher ELPD-LOO)")
     ax0.set_ylabel("generating model")
     ax0.set_title("Confusion matrix", fontsize=10)
-    t = table.sort_values(["generating", "elpd_diff_flexible_minus_forgetful"]).reset_index(drop=True)
-    colors = np.where(t["generating"] == "flexible", "tab:blue", "tab:orange")
+    # signed lead of the generating model: its ELPD minus the best other model's
+    t = table.copy()
+    others = [[m for m in MODELS if m != gen] for gen in t["generating"]]
+    t["lead"] = [row[f"elpd_{row['generating']}"] - max(row[f"elpd_{m}"] for m in o)
+                 for (_, row), o in zip(t.iterrows(), others)]
+    t = t.sort_values(["generating", "lead"]).reset_index(drop=True)
+    palette = dict(zip(MODELS, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
+    colors = [palette.get(g, "0.4") for g in t["generating"]]
     x = np.arange(len(t))
-    ax1.errorbar(x, t["elpd_diff_flexible_minus_forgetful"], yerr=t["elpd_diff_se"], fmt="none", ecolor="0.5",
-                 elinewidth=1)
-    ax1.scatter(x, t["elpd_diff_flexible_minus_forgetful"], c=colors, s=22, zorder=3)
+    ax1.errorbar(x, t["lead"], yerr=t["elpd_diff_se"], fmt="none", ecolor="0.5", elinewidth=1)
+    ax1.scatter(x, t["lead"], c=colors, s=22, zorder=3)
     ax1.axhline(0, color="0.3", lw=0.8)
     ax1.set_yscale("symlog", linthresh=10)
-    lo = float((t["elpd_diff_flexible_minus_forgetful"] - t["elpd_diff_se"]).min())
-    hi = float((t["elpd_diff_flexible_minus_forgetful"] + t["elpd_diff_se"]).max())
+    lo = float((t["lead"] - t["elpd_diff_se"]).min())
+    hi = float((t["lead"] + t["elpd_diff_se"]).max())
     ax1.set_ylim(min(lo * 2, -20), max(hi * 2, 20))
     ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax1.set_xticks(x, t["dataset"], rotation=90, fontsize=7)
-    ax1.set_ylabel("ELPD(flexible) - ELPD(forgetful) +- SE")
-    ax1.set_title("Per dataset (blue: simulated from flexible, orange: from forgetful)", fontsize=10)
+    ax1.set_ylabel("ELPD(generating) - best other +- SE")
+    ax1.set_title("Per dataset, coloured by generating model: " + ", ".join(f"{m} {c[4:]}" for m, c in palette.items()),
+                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -133,6 +143,7 @@ def main() -> None:
     parser.add_argument("--tables", default=str(TABLES_DEFAULT), help="shared predictor-table cache")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the network")
     parser.add_argument("--replot", action="store_true", help="only redraw the figure from the files in --out")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), help="models to simulate from and fit (presets)")
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.sessions, args.trials_per_session, args.first_session = 2, 6, 40, 3
@@ -140,6 +151,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    MODELS[:] = args.models
     out = out_dir("fit_model_recovery") if args.out is None else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out if args.quick else DOCS_FIGURES
@@ -185,11 +197,7 @@ def main() -> None:
             trees[m] = res.tree
             stats = res.tree["sample_stats"]["diverging"]
             div = stats.sum(("chain", "draw")).values if "participant" in stats.dims else np.array([int(stats.sum())])
-            names = [n for n in ("gate_timescale", "weight_timescale", "regularization", "timescale", "acc_intercept",
-                                 "acc_slope", "rt_intercept", "rt_slope", "rt_sigma", "rt_shift")
-                     if n in res.tree["posterior"] and not (m == "forgetful" and n in ("gate_timescale",
-                                                                                     "weight_timescale",
-                                                                                     "regularization"))]
+            names = [n for n in specs[m].free_parameters() if n in res.tree["posterior"]]
             rhat = np.nanmax(np.stack([rhat_by_participant(res.tree, n, fd.participants) for n in names]), axis=0)
             diag[m] = {"divergences": div, "rhat": rhat}
             print(f"  fit {m} to the {gen} datasets: {seconds[f'fit_{m}_to_{gen}']:.0f} s, R-hat max "
@@ -197,9 +205,8 @@ def main() -> None:
         for k, pid in enumerate(fd.participants):
             row = {"dataset": pid, "generating": gen, "n_trials": int((fd.trials["pidx"] == k).sum())}
             row.update(elpd_row({m: participant_tree(trees[m], pid) for m in MODELS}))
-            row["assigned"] = "flexible" if row["elpd_diff_flexible_minus_forgetful"] > 0 else "forgetful"
             row["correct"] = row["assigned"] == gen
-            row["decisive_2se"] = abs(row["elpd_diff_flexible_minus_forgetful"]) > 2 * row["elpd_diff_se"]
+            row["decisive_2se"] = row["elpd_margin"] > 2 * row["elpd_diff_se"]
             for m in MODELS:
                 row[f"rhat_max_{m}"] = float(diag[m]["rhat"][k])
                 row[f"divergences_{m}"] = int(diag[m]["divergences"][k])
@@ -218,9 +225,8 @@ def main() -> None:
                 "git": git, "started": started, "seconds": {**seconds, "total": wall}, "accuracy": accuracy}
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2, default=str))
     plot(table, confusion, figures / "fit_model_recovery.png")
-    cols = ["dataset", "generating", "elpd_flexible", "elpd_forgetful", "elpd_diff_flexible_minus_forgetful",
-            "elpd_diff_se", "weight_flexible", "pareto_k_max_flexible", "pareto_k_max_forgetful", "assigned",
-            "rhat_max_flexible", "rhat_max_forgetful", "divergences_flexible", "divergences_forgetful"]
+    cols = ["dataset", "generating", *(f"elpd_{m}" for m in MODELS), "assigned", "elpd_margin", "elpd_diff_se",
+            *(f"rhat_max_{m}" for m in MODELS), *(f"divergences_{m}" for m in MODELS)]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table[cols].round(2).to_string(index=False))
         print("\nconfusion (rows: generating, columns: assigned)")

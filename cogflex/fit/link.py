@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["Term", "LinearLink", "NUMPY", "pytensor_namespace", "observation_loglik", "draw_observations",
+__all__ = ["Term", "Derived", "LinearLink", "NUMPY", "pytensor_namespace", "observation_loglik", "draw_observations",
            "OBSERVATION_PARAMETERS"]
 
 #: Per-participant parameters of the observation model that every model has.
@@ -88,19 +88,52 @@ def _stack(arrays: list, *, symbolic: bool):
 
 
 @dataclass(frozen=True)
+class Derived:
+    """A column computed from other columns and parameters before the terms are summed.
+
+    ``value(theta, columns)`` must use only arithmetic (it runs on numpy and PyTensor arrays alike);
+    ``inputs`` are the columns it reads; ``base`` names the column it equals at the parameters' start values,
+    which the profile start search (:mod:`cogflex.fit.start`) uses in its place (``None``: no profile).
+    Example: the reconfiguration models' effective margin ``margin + residue (margin_mixed - margin)``.
+    """
+
+    name: str
+    value: object  # callable(theta, columns) -> array
+    inputs: tuple[str, ...]
+    base: str | None = None
+
+
+@dataclass(frozen=True)
 class LinearLink:
-    """The linear predictors of accuracy (``acc``) and RT location (``rt``), each an intercept plus terms."""
+    """The linear predictors of accuracy (``acc``) and RT location (``rt``), each an intercept plus terms.
+
+    ``derived`` columns are computed first, in order, and terms may read them like any other column.
+    """
 
     rt: tuple[Term, ...] = ()
     acc: tuple[Term, ...] = ()
+    derived: tuple[Derived, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column the link reads, in order of first use."""
-        return tuple(dict.fromkeys(c for t in (*self.rt, *self.acc) for c in t.columns))
+        """Every column the link reads from outside (predictors, covariates), in order of first use."""
+        made = {d.name for d in self.derived}
+        used = [c for d in self.derived for c in d.inputs] + [c for t in (*self.rt, *self.acc) for c in t.columns]
+        return tuple(c for c in dict.fromkeys(used) if c not in made)
+
+    def profile_column(self, column: str) -> str | None:
+        """The outside column that stands in for ``column`` in the profile search (itself when not derived)."""
+        for d in self.derived:
+            if d.name == column:
+                return d.base
+        return column
 
     def linear_predictors(self, theta: dict, columns: dict):
         """``(eta, mu)``: the accuracy logit and the RT log-location per trial."""
+        if self.derived:
+            columns = dict(columns)
+            for d in self.derived:
+                columns[d.name] = d.value(theta, columns)
         eta = theta["acc_intercept"]
         for term in self.acc:
             eta = eta + term.value(theta, columns)

@@ -62,7 +62,7 @@ from cogflex.nta.dynamics import NetworkBatch
 from cogflex.nta.integrate import advance
 from cogflex.nta.regularizers import GateRegularizer
 
-__all__ = ["NetworkSettings", "Predictors", "full_sequence", "run_network", "task_count", "task_teachers"]
+__all__ = ["NetworkSettings", "Reconfiguration", "Predictors", "stimulus_moment", "full_sequence", "run_network", "task_count", "task_teachers"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ class NetworkSettings:
     max_practice_trials: int = 12000
     histories: int = 1
     seed: int = 0
-    dtype: str = "float32"
+    dtype: str = "float32"  # torch engine only; the compiled engine runs in float64
+    engine: str = "compiled"  # "compiled" (cogflex.fit.kernel, numba) or "torch" (the NetworkBatch reference)
 
     def __post_init__(self) -> None:
         for name in ("weight_init_std", "gate_init", "regularizer_nonnegative", "regularizer_l1", "trials_per_session"):
@@ -100,6 +101,32 @@ class NetworkSettings:
             raise ConfigError("trials_per_session", "must not be negative (0 = the participant's mean)")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError("dtype", "must be float32 or float64")
+        if self.engine not in ("compiled", "torch"):
+            raise ConfigError("engine", f"must be 'compiled' or 'torch', got {self.engine!r}")
+
+
+@dataclass(frozen=True)
+class Reconfiguration:
+    """The cue-driven gate flow before each response (:mod:`cogflex.fit.kernel`).
+
+    ``horizon``: the longest preparation, in trials (the unit of tau_c); ``flow_steps``: exact linear steps
+    over the horizon; ``criterion``: the cued task's expected loss counts as reached at this fraction of its
+    value with all gates closed (1/2 ||W*_m||^2; the paper's time-to-criterion).
+    """
+
+    horizon: float = 4.0
+    flow_steps: int = 40
+    criterion: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "criterion"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise ConfigError(f"reconfiguration.{name}", f"must be a positive number, got {value!r}")
+        if self.criterion >= 1:
+            raise ConfigError("reconfiguration.criterion", "must be below 1 (a fraction of the closed-gate loss)")
+        if self.flow_steps < 1:
+            raise ConfigError("reconfiguration.flow_steps", "must be at least 1")
 
 
 @dataclass
@@ -107,12 +134,18 @@ class Predictors:
     """Per observed trial, per parameter set: the network's state before the trial's update.
 
     ``loss`` = 1/2 ||y* - y||^2; ``margin`` = y[correct] - max over the other
-    responses of y; ``gates`` ``(G, n_obs, P)`` optional.
+    responses of y; ``gates`` ``(G, n_obs, P)`` optional (torch engine). The compiled engine adds
+    ``reconfig`` (the cue-driven reconfiguration time, 0 without reconfiguration), ``margin_mixed`` (the
+    margin with every path at the mean gate) and ``gate_max`` (the largest gate). With reconfiguration,
+    loss and margin are those of the response, after the gate flow.
     """
 
     loss: np.ndarray  # (G, n_obs)
     margin: np.ndarray  # (G, n_obs)
     gates: np.ndarray | None = None
+    reconfig: np.ndarray | None = None
+    margin_mixed: np.ndarray | None = None
+    gate_max: np.ndarray | None = None
 
 
 def task_count(seq: Sequence) -> int:
@@ -244,7 +277,8 @@ def _generate(rng: np.random.Generator, n: int, per_session: int, switch_rate: f
 
 
 def run_network(seq: Sequence, gate_timescale, weight_timescale, regularization, settings: NetworkSettings,
-                *, record_gates: bool = False, progress=None) -> Predictors:
+                *, reconfiguration: Reconfiguration | None = None, record_gates: bool = False,
+                progress=None) -> Predictors:
     """Run G networks (one per parameter set) over the participant's life; predictors on observed trials.
 
     Parameters
@@ -254,9 +288,11 @@ def run_network(seq: Sequence, gate_timescale, weight_timescale, regularization,
     gate_timescale, weight_timescale, regularization
         tau_c and tau_W (in trials) and lambda, arrays of length G (scalars broadcast).
     settings
-        Tutorial, practice and integration settings.
+        Tutorial, practice and integration settings, and the engine.
+    reconfiguration
+        The cue-driven gate flow before every response (compiled engine only); ``None``: feedback only.
     record_gates
-        Also return the gates before every observed trial.
+        Also return the gates before every observed trial (torch engine only).
     progress
         Optional callable ``progress(n_trials_done)`` called every 1000 trials.
 
@@ -272,6 +308,10 @@ def run_network(seq: Sequence, gate_timescale, weight_timescale, regularization,
         raise ConfigError("timescale", "gate and weight timescales must be positive")
     if (lam < 0).any():
         raise ConfigError("regularization", "must not be negative")
+    if settings.engine == "compiled" and not record_gates:
+        return _run_compiled(seq, tau_c, tau_w, lam, settings, reconfiguration, progress=progress)
+    if reconfiguration is not None:
+        raise ConfigError("engine", "the cue-driven reconfiguration runs on the compiled engine only")
     threads = torch.get_num_threads()
     # Many small tensor operations: one thread avoids oversubscription when several fits or
     # samplers share the cores (with 2 threads and a busy machine a table took ~60x longer).
@@ -356,3 +396,70 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
     margin = margin_out.T.to(torch.float64).numpy()
     gates_np = gate_rec.permute(1, 0, 2).to(torch.float64).numpy() if gate_rec is not None else None
     return Predictors(loss=loss, margin=margin, gates=gates_np)
+
+
+#: Trials per call of the compiled kernel (the progress bar moves between calls).
+_CHUNK = 2000
+
+
+def _run_compiled(seq, tau_c, tau_w, lam, settings: NetworkSettings, reconfiguration: Reconfiguration | None, *,
+                  progress) -> Predictors:
+    """:func:`run_network` on the compiled kernel (:mod:`cogflex.fit.kernel`): same networks, float64."""
+    from cogflex.fit.kernel import RECORDS, run_chunk
+
+    if reconfiguration is not None and settings.paths != 2:
+        raise ConfigError("network.paths", f"the cue-driven reconfiguration needs 2 paths, got {settings.paths}")
+    g, n_hist = len(tau_c), settings.histories
+    r, n_tasks = seq.n_responses, task_count(seq)
+    d_in = n_tasks * r
+    lives = [full_sequence(seq, settings, history=h) for h in range(n_hist)]
+    task = np.ascontiguousarray(np.stack([life[0] for life in lives]))  # (S, T)
+    feat = np.stack([life[1] for life in lives])  # (S, T, M)
+    observed = lives[0][2]
+    columns = np.ascontiguousarray(feat + r * np.arange(n_tasks))  # active input entries m R + f_m
+    target = np.ascontiguousarray(np.take_along_axis(feat, task[:, :, None], axis=2)[:, :, 0])
+    n_obs = int(observed.sum())
+    slot = np.full(len(observed), -1, dtype=np.int64)
+    slot[observed] = np.arange(n_obs)
+    init = np.stack([torch.randn(settings.paths, r, d_in, dtype=torch.float64,
+                                 generator=torch.Generator().manual_seed(_history_seed(settings, h))).numpy()
+                     for h in range(n_hist)]) * settings.weight_init_std
+    weights = np.repeat(init[None], g, axis=0)
+    gates = np.full((g, n_hist, settings.paths), settings.gate_init, dtype=np.float64)
+    w_nn, w_l1, _ = Regularizer(nonnegative=settings.regularizer_nonnegative, l1=settings.regularizer_l1,
+                                l2=0.0).normalized()
+    out = np.zeros((g, n_obs, len(RECORDS)))
+    flow = reconfiguration or Reconfiguration()
+    moment = stimulus_moment(seq)
+    for start in range(0, task.shape[1], _CHUNK):
+        sl = slice(start, start + _CHUNK)
+        run_chunk(weights, gates, task[:, sl], columns[:, sl], target[:, sl], slot[sl], moment, tau_c, tau_w,
+                  lam * w_nn, lam * w_l1, settings.substeps, reconfiguration is not None, flow.horizon,
+                  flow.flow_steps, flow.criterion, out)
+        if not np.isfinite(gates).all():
+            break
+        if progress is not None:
+            progress(min(_CHUNK, task.shape[1] - start))
+    finite = np.isfinite(weights).all(axis=(1, 2, 3, 4)) & np.isfinite(gates).all(axis=(1, 2))
+    if not finite.all():
+        j = int(np.flatnonzero(~finite)[0])
+        raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
+                              f"lambda={lam[j]:.3g}: use more substeps or longer timescales")
+    out /= n_hist
+    named = dict(zip(RECORDS, np.moveaxis(out, -1, 0)))
+    return Predictors(loss=named["loss"], margin=named["margin"],
+                      reconfig=named["reconfig"] if reconfiguration is not None else None,
+                      margin_mixed=named["margin_mixed"], gate_max=named["gate_max"])
+
+
+def stimulus_moment(seq: Sequence) -> np.ndarray:
+    """E[x x^T] over the participant's trials, ``(M R, M R)``: the metric of a task's expected loss.
+
+    x has one active entry per task (m R + f_m), so the diagonal holds each feature value's frequency and the
+    off-diagonal blocks the joint frequencies of two tasks' features (the congruency rate among them).
+    """
+    r, n_tasks = seq.n_responses, task_count(seq)
+    columns = seq.features.astype(np.int64) + r * np.arange(n_tasks)
+    x = np.zeros((len(seq), n_tasks * r))
+    np.put_along_axis(x, columns, 1.0, axis=1)
+    return x.T @ x / max(len(seq), 1)

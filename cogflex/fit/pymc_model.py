@@ -102,7 +102,9 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
     with pm.Model(coords={"participant": fd.participants}) as pm_model:
         theta = {name: _participant_param(name, prior, hierarchical, hs.link_sd)[pidx]
                  for name, prior in model.priors.items()}
-        positions = [_grid_position(name, gp, hierarchical, hs.position_sd)[pidx] for name, gp in model.grid.items()]
+        positions = [_grid_position(name, gp, hierarchical, hs.position_sd) for name, gp in model.grid.items()]
+        # one participant: every trial at the same position (the interpolation's fast path)
+        positions = [p[0] if len(fd.participants) == 1 else p[pidx] for p in positions]
         for name, block in model.coefficients.items():
             theta[name] = _coefficient_block(name, block, hierarchical, hs.link_sd)[pidx]
         columns = dict(covariates(tr))

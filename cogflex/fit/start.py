@@ -40,9 +40,10 @@ def profile_columns(model) -> tuple[int, int, str, str] | None:
     if rt_term.block or acc_term.block:
         return None
     names = model.predictors
-    if rt_term.columns[0] not in names or acc_term.columns[0] not in names:
+    rt_column, acc_column = (formula.profile_column(t.columns[0]) for t in (rt_term, acc_term))
+    if rt_column not in names or acc_column not in names:
         return None
-    return names.index(rt_term.columns[0]), names.index(acc_term.columns[0]), rt_term.parameter, acc_term.parameter
+    return names.index(rt_column), names.index(acc_column), rt_term.parameter, acc_term.parameter
 
 
 def _neutral_start(prior) -> float:

@@ -25,13 +25,61 @@ def regularizer_gradient(c: np.ndarray, lam: np.ndarray, nonnegative: float, l1:
     return lam[:, None] * (w_nn * nonneg + w_l1 * manifold)
 
 
+def reference_moment(features: np.ndarray, n_responses: int) -> np.ndarray:
+    """E[x x^T] over trials with features ``(N, 2)``: x = e_{f0} + e_{R + f1}."""
+    x = np.zeros((len(features), 2 * n_responses))
+    x[np.arange(len(features)), features[:, 0]] = 1.0
+    x[np.arange(len(features)), n_responses + features[:, 1]] = 1.0
+    return np.einsum("ni,nj->ij", x, x) / len(features)
+
+
+def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps, criterion):
+    """The cue-driven gate flow of one network, each step's linear piece integrated with scipy's expm.
+
+    Returns (time to criterion, gates at that time). dc/ds = -(A c - r) / tau_c on each step, A and r from
+    the expected loss 1/2 tr(E Sigma E^T), E = sum c_p W_p - W*, and lambda R(c) at the step's sign pattern.
+    """
+    from scipy.linalg import expm
+
+    paths = len(c)
+    gram = np.array([[np.trace(w[p] @ moment @ w[q].T) for q in range(paths)] for p in range(paths)])
+    b = np.array([np.trace(w[p] @ moment @ teacher.T) for p in range(paths)])
+    const = 0.5 * np.trace(teacher @ moment @ teacher.T)
+
+    def cued(cc):
+        return 0.5 * cc @ gram @ cc - b @ cc + const
+
+    goal = criterion * const
+    loss = cued(c)
+    if loss <= goal:
+        return 0.0, c.copy()
+    h = horizon / steps
+    for k in range(steps):
+        s = np.sign(c)
+        a = gram + 10.0 * lam_l1 * np.outer(s, s)
+        r = b + 10.0 * lam_l1 * s + 10.0 * lam_nn * (c < 0)
+        aug = np.zeros((paths + 1, paths + 1))
+        aug[:paths, :paths] = -a / tau_c
+        aug[:paths, paths] = r / tau_c
+        new = (expm(aug * h) @ np.r_[c, 1.0])[:paths]
+        new_loss = cued(new)
+        if new_loss <= goal:
+            frac = (loss - goal) / (loss - new_loss)
+            return (k + frac) * h, c + frac * (new - c)
+        c, loss = new, new_loss
+    return horizon, c
+
+
 def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, target: np.ndarray,
                   n_responses: int, weights0: np.ndarray, gate_init: float, tau_c, tau_w, lam, *,
-                  substeps: int, nonnegative: float = 1.0, l1: float = 1.0):
+                  substeps: int, nonnegative: float = 1.0, l1: float = 1.0, reconfiguration=None):
     """Run G networks trial by trial; return loss, margin and gates ``(G, n_obs[, P])`` before observed trials.
 
     ``task`` (T,), ``features`` (T, 2) over the whole life; ``observed`` (T,) mask; ``target`` the correct
     response of each *observed* trial; ``weights0`` (P, R, 2R) initial paths shared by the G networks.
+    ``reconfiguration`` ``(horizon, steps, criterion, moment)``: the cue-driven gate flow before every
+    trial (:func:`reference_flow`); then the function also returns the reconfiguration time and the margin
+    with both paths at the mean gate, ``(loss, margin, gates, reconfig, margin_mixed)``.
     """
     tau_c, tau_w, lam = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (tau_c, tau_w, lam))
     tau_c, tau_w, lam = np.broadcast_arrays(tau_c, tau_w, lam)
@@ -42,13 +90,21 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
     c = np.full((g, paths), float(gate_init))
     teachers = [np.hstack([np.eye(r), np.zeros((r, r))]), np.hstack([np.zeros((r, r)), np.eye(r)])]
     dt = 1.0 / substeps
-    loss, margin, gates = [], [], []
+    loss, margin, gates, times, mixed = [], [], [], [], []
+    total = nonnegative + l1
+    w_nn, w_l1 = (nonnegative / total, l1 / total) if total else (0.0, 0.0)
     k = 0
     for i in range(len(task)):
         x = np.zeros(2 * r)
         x[features[i, 0]] = 1.0
         x[r + features[i, 1]] = 1.0
         y_star = teachers[task[i]] @ x
+        time = np.zeros(g)
+        if reconfiguration is not None:
+            horizon, steps, criterion, moment = reconfiguration
+            for j in range(g):
+                time[j], c[j] = reference_flow(w[j], c[j], teachers[task[i]], moment, tau_c[j], lam[j] * w_nn,
+                                               lam[j] * w_l1, horizon, steps, criterion)
         if observed[i]:
             y = np.einsum("gp,gprd,d->gr", c, w, x)
             err = y - y_star
@@ -57,6 +113,9 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
             others = np.delete(y, t, axis=-1)
             margin.append(y[:, t] - others.max(-1))
             gates.append(c.copy())
+            y_mix = c.mean(1, keepdims=True) * np.einsum("gprd,d->gr", w, x)
+            mixed.append(y_mix[:, t] - np.delete(y_mix, t, axis=-1).max(-1))
+            times.append(time)
             k += 1
         for _ in range(substeps):
             wx = np.einsum("gprd,d->gpr", w, x)  # W_p x
@@ -65,7 +124,10 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
             grad_c = np.einsum("gpr,gr->gp", wx, err) + regularizer_gradient(c, lam, nonnegative, l1)
             w = w - (dt / tau_w)[:, None, None, None] * grad_w
             c = c - (dt / tau_c)[:, None] * grad_c
-    return np.array(loss).T, np.array(margin).T, np.transpose(np.array(gates), (1, 0, 2))
+    out = np.array(loss).T, np.array(margin).T, np.transpose(np.array(gates), (1, 0, 2))
+    if reconfiguration is None:
+        return out
+    return (*out, np.array(times).T, np.array(mixed).T)
 
 
 def multilinear(table: np.ndarray, position: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ from cogflex.fit.pymc_model import build_model
 from cogflex.fit.simulate import Design, design_trials, simulate_trials
 from cogflex.fit.tables import grid_points, predictor_table
 from tests.fit.helpers import TINY_NETWORK, evaluate, kept_mask
-from tests.fit.reference import multilinear, pointwise_loglik, reference_covariates, run_reference
+from tests.fit.reference import multilinear, pointwise_loglik, reference_covariates, reference_moment, run_reference
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "gate_change_model.py"
 REGISTERED = [*builtin_models(), str(EXAMPLE)]
@@ -66,12 +66,18 @@ def reference_columns(model, seq) -> dict[str, np.ndarray]:
                      generator=torch.Generator().manual_seed(s.seed))[0].numpy() * s.weight_init_std
     task, feat, observed = full_sequence(seq, s)
     tau_c, tau_w, lam = model.network_values(grid_points(model))
-    loss, margin, gates = run_reference(task, feat, observed, seq.target[seq.observed], seq.n_responses, w0,
-                                        s.gate_init, tau_c, tau_w, lam, substeps=s.substeps,
-                                        nonnegative=s.regularizer_nonnegative, l1=s.regularizer_l1)
+    flow = getattr(model, "reconfiguration", None)
+    runs = run_reference(task, feat, observed, seq.target[seq.observed], seq.n_responses, w0,
+                         s.gate_init, tau_c, tau_w, lam, substeps=s.substeps,
+                         nonnegative=s.regularizer_nonnegative, l1=s.regularizer_l1,
+                         reconfiguration=None if flow is None else (flow.horizon, flow.flow_steps, flow.criterion,
+                                                                    reference_moment(seq.features, seq.n_responses)))
+    loss, margin, gates = runs[:3]
     change = np.zeros_like(loss)
     change[:, 1:] = np.abs(np.diff(gates, axis=1)).sum(-1)
     known = {"loss": loss, "margin": margin, "gate_change": change}
+    if flow is not None:
+        known.update(reconfig=runs[3], margin_mixed=runs[4])
     shape = tuple(p.points for p in model.grid.values())
     out = {}
     for name in model.predictors:
@@ -80,6 +86,13 @@ def reference_columns(model, seq) -> dict[str, np.ndarray]:
                         "tests/fit/test_model_contract.py")
         out[name] = known[name].reshape(*shape, -1)
     return out
+
+
+#: Derived link columns (:class:`cogflex.fit.link.Derived`), from their definitions in the model docstrings.
+DERIVED = {
+    "margin_eff": lambda th, c: (1 - th["residue"]) * c["margin"] + th["residue"] * c["margin_mixed"],
+    "evidence_deficit": lambda th, c: 1 - c["margin_eff"],
+}
 
 
 @pytest.mark.parametrize("name", REGISTERED, ids=lambda n: Path(n).stem)
@@ -110,6 +123,10 @@ def test_likelihood_matches_reference(name, trials):
                 position = expit(np.array([logits[k][i] for k in model.grid]))
                 columns[col][pidx == i] = multilinear(per[i][col][..., None], position)[:, 0]
     theta = {k: np.asarray(v)[pidx] for k, v in values.items() if not k.endswith("_logit")}
+    for derived in model.formula.derived:  # written out here from the models' documented definitions
+        if derived.name not in DERIVED:
+            pytest.fail(f"no reference for derived column {derived.name!r}: add one to DERIVED in this file")
+        columns[derived.name] = DERIVED[derived.name](theta, columns)
     sums = {}
     for side, intercept in (("acc", "acc_intercept"), ("rt", "rt_intercept")):
         total = theta[intercept].copy()

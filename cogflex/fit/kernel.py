@@ -1,0 +1,279 @@
+"""The trial-by-trial network as one compiled loop (numba): feedback learning and the cue-driven gate flow.
+
+This is the arithmetic of :mod:`cogflex.fit.network` for a whole parameter grid, written for the one case
+the fitter needs — one stimulus per trial, an input with one active entry per task (``x = sum_m e_{mR+f_m}``),
+path gates — so that each Euler step touches only the weight columns the stimulus activates. The torch
+network (:class:`cogflex.nta.dynamics.NetworkBatch`, the simulator's own step) stays the reference: the test
+suite checks that the two agree to rounding on real sequences.
+
+Per trial, for every network (history s, grid node g), in order:
+
+1. **Cue-driven reconfiguration** (``reconfigure``): before responding, the gates follow the NTA gradient flow
+   on the *cued* task's expected loss with the weights frozen,
+
+       tau_c dc/ds = -d/dc [ 1/2 E_x ||(sum_p c_p W_p - W*_m) x||^2 + lambda R(c) ],
+
+   the expectation over the participant's stimuli (``moment`` = E[x x^T]: with one-hot features the paths
+   have directions no stimulus can see, and the Frobenius norm E[x x^T] = I of the paper would count them),
+
+   for at most ``horizon`` (in trials, the unit of tau_c), in ``flow_steps`` steps. The loss is quadratic in c
+   and R is piecewise quadratic (non-negativity + L1 manifold), so on each step the flow is linear,
+   ``dc/ds = -(A c - r) / tau_c`` with ``A = G + beta s s^T`` (``G_pq = tr(W_p Sigma W_q^T)``, ``s = sign(c)``), and is
+   integrated exactly (exponential integrator; stable for any tau_c). The reconfiguration time is the first
+   time the cued loss is at or below ``criterion`` times its value at c = 0 (linear interpolation between
+   steps; 0 when it already is, ``horizon`` when it is not reached). The network responds with the gates of
+   that moment, and they carry over.
+2. **Record** (observed trials): loss and margin of the response, the reconfiguration time, and the margin
+   with every path gated at the mean gate (the "mixed" configuration the residue parameter blends in).
+3. **Feedback learning**: ``substeps`` explicit Euler steps of the gradient flow on the trial's squared error
+   (weights and gates, regulariser on the gates), exactly as :meth:`NetworkBatch.step
+   <cogflex.nta.dynamics.NetworkBatch.step>` with covariance ``x x^T``.
+
+Everything runs in float64. The loop over grid nodes is parallel (``numba.prange``); histories of one node run
+in the same thread and are summed there, so the output is ``(G, n_observed, 5)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["RECORDS", "run_chunk"]
+
+#: What the kernel records per observed trial, in column order (sums over histories).
+RECORDS = ("loss", "margin", "reconfig", "margin_mixed", "gate_max")
+
+
+@numba.njit(cache=True, inline="always")
+def _phi(mu: float, alpha: float) -> float:
+    """(1 - exp(-alpha mu)) / mu, and alpha at mu = 0."""
+    if mu < 1e-12:
+        return alpha
+    return -math.expm1(-alpha * mu) / mu
+
+
+@numba.njit(cache=True, inline="always")
+def _phi_slope(mu1: float, mu2: float, alpha: float) -> float:
+    """Divided difference (phi(mu1) - phi(mu2)) / (mu1 - mu2), its limit phi'(mu) when they meet."""
+    gap = mu1 - mu2
+    if gap > 1e-7 * max(1.0, mu1):
+        return (_phi(mu1, alpha) - _phi(mu2, alpha)) / gap
+    mu = 0.5 * (mu1 + mu2)
+    if mu * alpha < 1e-6:
+        return -0.5 * alpha * alpha + alpha**3 * mu / 3.0
+    e = math.exp(-alpha * mu)
+    return (alpha * mu * e + math.expm1(-alpha * mu)) / (mu * mu)
+
+
+@numba.njit(cache=True)
+def _flow_matrix(g11: float, g12: float, g22: float, s1: float, s2: float, beta: float, alpha: float,
+                 out: np.ndarray) -> None:
+    """A = G + beta s s^T and the step matrix Phi(A) = alpha phi_1(-alpha A) into ``out`` (2 x 2 each)."""
+    a11 = g11 + beta * s1 * s1
+    a12 = g12 + beta * s1 * s2
+    a22 = g22 + beta * s2 * s2
+    half = 0.5 * (a11 + a22)
+    disc = math.sqrt(0.25 * (a11 - a22) ** 2 + a12 * a12)
+    mu1 = half + disc
+    mu2 = max(half - disc, 0.0)
+    f2 = _phi(mu2, alpha)
+    slope = _phi_slope(mu1, mu2, alpha)
+    # f(A) = f(mu2) I + slope (A - mu2 I)
+    out[0, 0], out[0, 1], out[1, 1] = a11, a12, a22
+    out[1, 0] = a12
+    out[2, 0] = f2 + slope * (a11 - mu2)
+    out[2, 1] = slope * a12
+    out[3, 1] = f2 + slope * (a22 - mu2)
+    out[3, 0] = out[2, 1]
+
+
+@numba.njit(cache=True, inline="always")
+def _cued_loss(c1: float, c2: float, g11: float, g12: float, g22: float, b1: float, b2: float,
+               half_norm: float) -> float:
+    return 0.5 * (g11 * c1 * c1 + 2.0 * g12 * c1 * c2 + g22 * c2 * c2) - b1 * c1 - b2 * c2 + half_norm
+
+
+@numba.njit(cache=True)
+def _reconfigure(w: np.ndarray, c: np.ndarray, m: int, r_out: int, moment: np.ndarray, lam_l1: float,
+                 lam_nn: float, tau_c: float, horizon: float, steps: int, criterion: float,
+                 scratch: np.ndarray, ws: np.ndarray) -> float:
+    """Gate flow toward task m with weights frozen (module docstring); updates ``c``, returns the time."""
+    d_in = w.shape[2]
+    # W_p Sigma, Sigma = E[x x^T] over the participant's stimuli
+    for p in range(2):
+        for i in range(r_out):
+            for k in range(d_in):
+                acc = 0.0
+                for j in range(d_in):
+                    acc += w[p, i, j] * moment[j, k]
+                ws[p, i, k] = acc
+    g11 = g12 = g22 = 0.0
+    b1 = b2 = 0.0
+    half_norm = 0.0
+    for i in range(r_out):
+        for j in range(d_in):
+            g11 += ws[0, i, j] * w[0, i, j]
+            g12 += ws[0, i, j] * w[1, i, j]
+            g22 += ws[1, i, j] * w[1, i, j]
+        b1 += ws[0, i, m * r_out + i]
+        b2 += ws[1, i, m * r_out + i]
+        half_norm += 0.5 * moment[m * r_out + i, m * r_out + i]
+    target = criterion * half_norm
+    c1, c2 = c[0], c[1]
+    loss = _cued_loss(c1, c2, g11, g12, g22, b1, b2, half_norm)
+    if loss <= target:
+        return 0.0
+    h = horizon / steps
+    alpha = h / tau_c
+    beta = 10.0 * lam_l1
+    gamma = 10.0 * lam_nn
+    s1_prev = s2_prev = 2.0  # no sign pattern yet
+    for k in range(steps):
+        s1 = 1.0 if c1 > 0 else (-1.0 if c1 < 0 else 0.0)
+        s2 = 1.0 if c2 > 0 else (-1.0 if c2 < 0 else 0.0)
+        if s1 != s1_prev or s2 != s2_prev:
+            _flow_matrix(g11, g12, g22, s1, s2, beta, alpha, scratch)
+            s1_prev, s2_prev = s1, s2
+        # dR/dc = s (beta ||c||_1 - beta) - gamma 1[c<0]  =  beta s s^T c - (beta s + gamma 1[c<0])
+        r1 = b1 + beta * s1 + (gamma if c1 < 0 else 0.0)
+        r2 = b2 + beta * s2 + (gamma if c2 < 0 else 0.0)
+        v1 = scratch[0, 0] * c1 + scratch[0, 1] * c2 - r1
+        v2 = scratch[1, 0] * c1 + scratch[1, 1] * c2 - r2
+        n1 = c1 - (scratch[2, 0] * v1 + scratch[2, 1] * v2)
+        n2 = c2 - (scratch[3, 0] * v1 + scratch[3, 1] * v2)
+        new_loss = _cued_loss(n1, n2, g11, g12, g22, b1, b2, half_norm)
+        if new_loss <= target:
+            frac = (loss - target) / (loss - new_loss)
+            c[0] = c1 + frac * (n1 - c1)
+            c[1] = c2 + frac * (n2 - c2)
+            return (k + frac) * h
+        c1, c2, loss = n1, n2, new_loss
+    c[0], c[1] = c1, c2
+    return horizon
+
+
+@numba.njit(cache=True, parallel=True)
+def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns: np.ndarray, target: np.ndarray,
+              observed_slot: np.ndarray, moment: np.ndarray, tau_c: np.ndarray, tau_w: np.ndarray, lam_nn: np.ndarray,
+              lam_l1: np.ndarray, substeps: int, reconfigure: bool, horizon: float, flow_steps: int,
+              criterion: float, out: np.ndarray) -> None:
+    """Advance every network over a chunk of trials, in place, adding records to ``out``.
+
+    Parameters
+    ----------
+    weights, gates
+        State ``(G, S, P, R, D)`` and ``(G, S, P)``, updated in place.
+    task, columns, target
+        Per history and trial of the chunk: cued task ``(S, T)``, the input's active columns ``(S, T, M)``
+        (``m R + f_m``) and the correct response ``(S, T)``.
+    observed_slot
+        ``(T,)``: the output row of each observed trial, -1 for trials not observed.
+    moment
+        ``(D, D)``: E[x x^T] over the participant's stimuli, the metric of the cued task's expected loss.
+    tau_c, tau_w
+        Timescales per grid node ``(G,)``, in trials.
+    lam_nn, lam_l1
+        lambda times the normalised non-negativity and L1-manifold weights, per grid node.
+    substeps
+        Euler steps of the feedback learning per trial.
+    reconfigure, horizon, flow_steps, criterion
+        The cue-driven gate flow (module docstring); off for the feedback-only models.
+    out
+        ``(G, n_observed, len(RECORDS))``, records summed over histories.
+    """
+    n_grid, n_hist, n_paths, r_out, d_in = weights.shape
+    n_trials = task.shape[1]
+    n_tasks = columns.shape[2]
+    dt = 1.0 / substeps
+    for g in numba.prange(n_grid):
+        u = np.empty((n_paths, r_out))
+        e = np.empty(r_out)
+        grad_c = np.empty(n_paths)
+        scratch = np.empty((4, 2))
+        ws = np.empty((2, r_out, d_in))
+        rate_w = dt / tau_w[g]
+        rate_c = dt / tau_c[g]
+        a_reg = 5.0 * lam_nn[g] - 10.0 * lam_l1[g]
+        b_reg = 10.0 * lam_l1[g]
+        k_reg = 5.0 * lam_nn[g]
+        for s in range(n_hist):
+            w = weights[g, s]
+            c = gates[g, s]
+            for i in range(n_trials):
+                t = target[s, i]
+                reconfig = 0.0
+                if reconfigure:
+                    reconfig = _reconfigure(w, c, task[s, i], r_out, moment, lam_l1[g], lam_nn[g], tau_c[g],
+                                            horizon, flow_steps, criterion, scratch, ws)
+                # the path outputs u_p = W_p x
+                for p in range(n_paths):
+                    for o in range(r_out):
+                        acc = 0.0
+                        for m in range(n_tasks):
+                            acc += w[p, o, columns[s, i, m]]
+                        u[p, o] = acc
+                slot = observed_slot[i]
+                if slot >= 0:
+                    mean_gate = 0.0
+                    for p in range(n_paths):
+                        mean_gate += c[p]
+                    mean_gate /= n_paths
+                    loss = 0.0
+                    best_other = -np.inf
+                    best_mixed = -np.inf
+                    y_t = 0.0
+                    mixed_t = 0.0
+                    for o in range(r_out):
+                        y = 0.0
+                        ymix = 0.0
+                        for p in range(n_paths):
+                            y += c[p] * u[p, o]
+                            ymix += u[p, o]
+                        ymix *= mean_gate
+                        err = y - (1.0 if o == t else 0.0)
+                        loss += err * err
+                        if o == t:
+                            y_t = y
+                            mixed_t = ymix
+                        else:
+                            if y > best_other:
+                                best_other = y
+                            if ymix > best_mixed:
+                                best_mixed = ymix
+                    gate_max = c[0]
+                    for p in range(1, n_paths):
+                        gate_max = max(gate_max, c[p])
+                    out[g, slot, 0] += 0.5 * loss
+                    out[g, slot, 1] += y_t - best_other
+                    out[g, slot, 2] += reconfig
+                    out[g, slot, 3] += mixed_t - best_mixed
+                    out[g, slot, 4] += gate_max
+                for _ in range(substeps):
+                    # error e = y - y* of the state before the step
+                    for o in range(r_out):
+                        y = 0.0
+                        for p in range(n_paths):
+                            y += c[p] * u[p, o]
+                        e[o] = y - (1.0 if o == t else 0.0)
+                    l1 = 0.0
+                    for p in range(n_paths):
+                        l1 += abs(c[p])
+                    for p in range(n_paths):
+                        dot = 0.0
+                        for o in range(r_out):
+                            dot += e[o] * u[p, o]
+                        sign = 1.0 if c[p] > 0 else (-1.0 if c[p] < 0 else 0.0)
+                        grad_c[p] = dot + sign * (a_reg + b_reg * l1) - k_reg
+                    for p in range(n_paths):
+                        scale = rate_w * c[p]
+                        for m in range(n_tasks):
+                            col = columns[s, i, m]
+                            for o in range(r_out):
+                                w[p, o, col] -= scale * e[o]
+                        # the path output moves with its weights (x has n_tasks ones)
+                        for o in range(r_out):
+                            u[p, o] -= n_tasks * scale * e[o]
+                    for p in range(n_paths):
+                        c[p] -= rate_c * grad_c[p]
