@@ -32,13 +32,13 @@ import xarray as xr
 
 from _common import out_dir
 from fit_parameter_recovery import (DOCS_FIGURES, RECOVERY_CLEANING, TABLES_DEFAULT, fits_dir, git_state,
-                                    quick_spec, rhat_by_participant, shared_design)
+                                    plausible_participants, quick_spec, rhat_by_participant, shared_design)
 
 from cogflex.fit.prepare import prepare
 
 from cogflex.fit.tables import predictor_table
 from cogflex.fit.fitting import FitOptions, fit
-from cogflex.fit.simulate import Design, draw_parameters, simulate_trials
+from cogflex.fit.simulate import Design
 from cogflex.fit.models import load_model
 
 MODELS = ["flexible", "forgetful"]  # --models replaces the list
@@ -118,8 +118,8 @@ def plot(table: pd.DataFrame, confusion: pd.DataFrame, path: Path) -> None:
     ax1.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax1.set_xticks(x, t["dataset"], rotation=90, fontsize=7)
     ax1.set_ylabel("ELPD(generating) - best other +- SE")
-    ax1.set_title("Per dataset, coloured by generating model: " + ", ".join(f"{m} {c[4:]}" for m, c in palette.items()),
-                  fontsize=9)
+    ax1.set_title("Per dataset, coloured by generating model:\n" + ", ".join(f"{m} {c[4:]}" for m, c in palette.items()
+                                                                         if m in MODELS), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -176,10 +176,10 @@ def main() -> None:
     for g, gen in enumerate(MODELS):
         ids = [f"{gen[:4]}{k + 1:02d}" for k in range(args.datasets)]
         rng = np.random.default_rng([args.param_seed, g])
-        true = pd.DataFrame([draw_parameters(specs[gen], rng) for _ in ids], index=ids)
         t0 = time.perf_counter()
-        sim = simulate_trials(specs[gen], {k: true[k].to_dict() for k in true.columns}, shared_design(design, ids),
-                              seed=args.sim_seed + g)
+        true, sim, redraws = plausible_participants(specs[gen], shared_design(design, ids), ids, rng,
+                                                    args.sim_seed + g)
+        seconds[f"redrawn_{gen}"] = redraws
         seconds[f"simulate_{gen}"] = time.perf_counter() - t0
         fd = prepare(sim, cleaning=RECOVERY_CLEANING)
         print(f"simulated {len(ids)} {gen} datasets ({fd.n_trials // len(ids)} trials each in the likelihood) in "

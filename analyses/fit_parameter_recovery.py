@@ -1,4 +1,4 @@
-"""Parameter recovery of the flexible NTA model: simulate participants from the priors, fit, compare.
+"""Parameter recovery of an NTA model (default flexible): simulate participants from the priors, fit, compare.
 
 Every synthetic participant plays the same generated Ebb and Flow-like sequence
 (``Design``: 30 observed sessions of 70 trials from gameplay 20, 2,030 trials in
@@ -16,7 +16,10 @@ and the figures ``fit_parameter_recovery.png`` and
 ``fit_parameter_identifiability.png`` (in docs/figures, or the output folder
 with --quick). Usage::
 
-    ./run python analyses/fit_parameter_recovery.py [--quick] [--out DIR] [--participants 20]
+    ./run python analyses/fit_parameter_recovery.py [--quick] [--out DIR] [--participants 20] [--model NAME]
+
+``--model flexible-reconfig`` (or any network model preset) recovers that model instead; its outputs go to
+``analyses/out/fit_parameter_recovery-<model>`` and ``docs/figures/fit_parameter_recovery-<model>.png``.
 """
 
 from __future__ import annotations
@@ -35,12 +38,11 @@ from _common import ROOT, out_dir
 
 from cogflex.data.dataset import TrialData
 from cogflex.fit.prepare import FIT_CLEANING, prepare
-from cogflex.fit.start import node_profile
+from cogflex.fit.start import node_profile, profile_columns
 from cogflex.fit.tables import predictor_table
 from cogflex.fit.fitting import FitOptions, FitResult, fit, load_fit, summarize_fit
 from cogflex.fit.interpolate import interpolate_table
-from cogflex.fit.link import NUMPY, observation_loglik
-from cogflex.fit.network import run_network
+from cogflex.fit.link import NUMPY
 from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials
 from cogflex.fit.models import load_model
 from cogflex.fit.models.nta import NTAModel
@@ -69,6 +71,35 @@ def quick_spec(spec: NTAModel) -> NTAModel:
     params = {k: replace(v, points=min(v.points, 3)) for k, v in spec.parameters.items()}
     return replace(spec, parameters=params,
                    network=replace(spec.network, histories=1, tutorial_blocks=2, tutorial_block_trials=100))
+
+
+#: Simulated participants count as plausible with a median RT in this range (s) and accuracy at least 0.6.
+PLAUSIBLE_MEDIAN_RT = (0.3, 3.0)
+
+
+def plausible_participants(spec, trials: TrialData, ids: list[str], rng: np.random.Generator, seed: int, *,
+                           rounds: int = 50) -> tuple[pd.DataFrame, TrialData, int]:
+    """Parameters drawn from the priors, redrawn for participants whose simulated data are implausible.
+
+    A prior draw can give data no participant produces (for the reconfiguration models: a network that never
+    reaches the criterion times a large rt_slope gives median RTs of minutes). Participants with a median RT
+    outside :data:`PLAUSIBLE_MEDIAN_RT` or accuracy below 0.6 are drawn again (at most ``rounds`` times), so
+    that recovery is measured where data can come from; returns the parameters, the simulated trials and the
+    number of redraws (reported in run_info.json).
+    """
+    true = pd.DataFrame([draw_parameters(spec, rng) for _ in ids], index=ids)
+    redraws = 0
+    for _ in range(rounds):
+        sim = simulate_trials(spec, {k: true[k].to_dict() for k in true.columns}, trials, seed=seed)
+        by = sim.trials.groupby("participant", observed=True)
+        med, acc = by["rt"].median().reindex(ids), by["correct"].mean().reindex(ids)
+        bad = [i for i in ids if not (PLAUSIBLE_MEDIAN_RT[0] <= med[i] <= PLAUSIBLE_MEDIAN_RT[1] and acc[i] >= 0.6)]
+        if not bad:
+            return true, sim, redraws
+        redraws += len(bad)
+        for i in bad:
+            true.loc[i] = pd.Series(draw_parameters(spec, rng))
+    raise SystemExit(f"no plausible parameters for {len(bad)} participants after {rounds} rounds of redraws")
 
 
 def shared_design(design: Design, ids: list[str]) -> TrialData:
@@ -133,10 +164,22 @@ def rhat_by_participant(tree, name: str, participants: list[str]) -> np.ndarray:
     return np.atleast_1d(np.asarray(r[name].values, dtype=float))
 
 
+#: Row labels of network parameters on the log scale (others: log_<name>).
+LOG_LABELS = {"gate_timescale": "log_tau_c", "weight_timescale": "log_tau_W", "timescale": "log_tau"}
+
+
 def active_rows(spec: NTAModel | None = None):
-    """The table rows of the parameters the model infers (lambda only when it is in the spec's grid)."""
+    """The table rows of the parameters the model infers: (label, posterior variable, transform)."""
     spec = spec or load_model("flexible")
-    return tuple(row for row in ROWS if row[1] != "regularization" or "regularization" in spec.parameters)
+    if spec.family == "nta":  # the original table order
+        return tuple(row for row in ROWS if row[1] in spec.free_parameters())
+    rows = []
+    for name in spec.grid_names:
+        log = name in spec.log_scale
+        rows.append((LOG_LABELS.get(name, f"log_{name}") if log else name, name, np.log if log else None))
+    for name in spec.priors:
+        rows.append(("rt_shift_s" if name == "rt_shift" else name, name, None))
+    return tuple(rows)
 
 
 def prior_variances(spec: NTAModel, n: int = 20000, seed: int = 1) -> dict[str, float]:
@@ -151,14 +194,14 @@ def prior_variances(spec: NTAModel, n: int = 20000, seed: int = 1) -> dict[str, 
 
 
 def recovery_table(true: pd.DataFrame, tree, participants: list[str], min_rt: np.ndarray, true_shift: np.ndarray,
-                   prior_var: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   prior_var: dict[str, float], spec: NTAModel | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-parameter recovery statistics and the per-participant long table.
 
     ``min_rt``: each participant's fastest RT in the likelihood (the fitted shift is ``rt_shift * min_rt``);
     ``true_shift``: the simulated shift in seconds.
     """
     rows, long = [], []
-    for label, name, transform in active_rows():
+    for label, name, transform in active_rows(spec):
         d = draws_by_participant(tree, name, participants)
         t = true[name].to_numpy(dtype=float)
         if label == "rt_shift_s":
@@ -200,8 +243,9 @@ def profile_curves(spec: NTAModel, fd, tables_dir: Path) -> dict[str, np.ndarray
     for i, seq in enumerate(fd.sequences):
         table = predictor_table(spec, seq, cache_dir=tables_dir)
         rows = (tr["pidx"] == i).to_numpy()
-        ll = node_profile(table, tr["rt"].to_numpy(dtype=float)[rows],
-                          tr["correct"].to_numpy(dtype=bool)[rows])["loglik"].reshape(shape)
+        rt_col, acc_col = profile_columns(spec)[:2]
+        ll = node_profile(table, tr["rt"].to_numpy(dtype=float)[rows], tr["correct"].to_numpy(dtype=bool)[rows],
+                          rt_column=rt_col, acc_column=acc_col)["loglik"].reshape(shape)
         ll = ll - ll.max()
         for d, name in enumerate(spec.grid_names):
             others = tuple(a for a in range(len(shape)) if a != d)
@@ -238,51 +282,40 @@ def sensitivity_table(spec: NTAModel, fd, tables_dir: Path, true: pd.DataFrame) 
     return pd.DataFrame(rows)
 
 
-def interpolate(spec: NTAModel, table: np.ndarray, values: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's multilinear interpolation of a predictor table at one parameter point (numpy)."""
-    positions = [float(spec.parameters[n].position(values[n])) for n in spec.grid_names]
-    out = interpolate_table(table, positions)
-    return out[:, 0], out[:, 1]
-
-
-def _loglik(rt: np.ndarray, correct: np.ndarray, shift: float, p: pd.Series, loss: np.ndarray,
-            margin: np.ndarray) -> float:
-    """The data's log-likelihood under the NTA link (the engine's own formula) with the given predictors."""
-    eta = p["acc_intercept"] + p["acc_slope"] * margin
-    mu = p["rt_intercept"] + p["rt_slope"] * loss
-    return float(observation_loglik(NUMPY, rt, correct, eta, mu, p["rt_sigma"], shift).sum())
-
-
 def interpolation_check(spec: NTAModel, fd, true: pd.DataFrame, true_shift: np.ndarray,
                         tables_dir: Path) -> pd.DataFrame:
     """Exact network predictors at the true parameters vs the fit's grid interpolation of them.
 
-    Per participant: RMS over trials of the interpolation error of the RT location (``rt_slope * dL_t``, in units
-    of ``rt_sigma``) and of the accuracy logit (``acc_slope * dm_t``), and the log-likelihood of the data at the
-    true parameters with exact minus with interpolated predictors (the generative model's own likelihood).
+    Per participant: RMS over trials of the interpolation error of the RT location and of the accuracy logit
+    (the model's own link, :mod:`cogflex.fit.link`; RT in units of ``rt_sigma``), and the log-likelihood of the
+    data at the true parameters with exact minus with interpolated predictors.
     """
     seq = fd.sequences[0]
     if any(not np.array_equal(s.observed, seq.observed) for s in fd.sequences):
         raise ValueError("interpolation_check needs every participant on the same observed trials")
-    tau_c, tau_w, lam = spec.network_values({n: true[n].to_numpy(dtype=float) for n in spec.grid_names})
-    exact = run_network(seq, tau_c, tau_w, lam, spec.network)
+    exact = spec.compute_predictors(seq, {n: true[n].to_numpy(dtype=float) for n in spec.grid_names})
     table = predictor_table(spec, seq, cache_dir=tables_dir)
     tr = fd.trials
     rows = []
     for i, pid in enumerate(fd.participants):
         p = true.iloc[i]
-        loss_i, margin_i = interpolate(spec, table, p.to_dict())
+        positions = [float(spec.parameters[n].position(p[n])) for n in spec.grid_names]
+        interp = interpolate_table(table, positions)
         sub = tr[tr["pidx"] == i]
         rt, correct = sub["rt"].to_numpy(dtype=float), sub["correct"].to_numpy(dtype=bool)
-        shift = true_shift[i]
-        ll_exact = _loglik(rt, correct, shift, p, exact.loss[i], exact.margin[i])
-        ll_interp = _loglik(rt, correct, shift, p, loss_i, margin_i)
+        theta = {k: float(p[k]) for k in spec.priors} | {"rt_shift": 1.0}  # the shift in seconds, below
+        parts = {}
+        for label, values in (("exact", exact[i]), ("interpolated", interp)):
+            columns = {name: values[:, k] for k, name in enumerate(spec.predictors)}
+            eta, mu = spec.formula.linear_predictors(theta, columns)
+            ll = spec.formula.loglik(NUMPY, theta, columns, rt, correct, true_shift[i])
+            parts[label] = (np.broadcast_to(eta, rt.shape), np.broadcast_to(mu, rt.shape), float(ll.sum()))
         rows.append({"participant": pid,
-                     "rms_rt_error_sd": float(np.sqrt(np.mean((p["rt_slope"] * (exact.loss[i] - loss_i)) ** 2))
+                     "rms_rt_error_sd": float(np.sqrt(np.mean((parts["exact"][1] - parts["interpolated"][1]) ** 2))
                                               / p["rt_sigma"]),
-                     "rms_logit_error": float(np.sqrt(np.mean((p["acc_slope"] * (exact.margin[i] - margin_i)) ** 2))),
-                     "loglik_exact": ll_exact, "loglik_interpolated": ll_interp,
-                     "loglik_exact_minus_interpolated": ll_exact - ll_interp})
+                     "rms_logit_error": float(np.sqrt(np.mean((parts["exact"][0] - parts["interpolated"][0]) ** 2))),
+                     "loglik_exact": parts["exact"][2], "loglik_interpolated": parts["interpolated"][2],
+                     "loglik_exact_minus_interpolated": parts["exact"][2] - parts["interpolated"][2]})
     return pd.DataFrame(rows)
 
 
@@ -303,7 +336,7 @@ def posterior_correlations(tree, participants: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
+def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path, model: str = "flexible") -> None:
     """True vs posterior mean with 94% intervals, one panel per parameter."""
     import matplotlib
 
@@ -312,7 +345,8 @@ def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
 
     labels = {"log_tau_c": "log tau_c (trials)", "log_tau_W": "log tau_W (trials)", "lambda": "lambda",
               "rt_shift_s": "RT shift (s)"}
-    fig, axes = plt.subplots(3, 3, figsize=(10, 9.5))
+    rows = -(-len(table) // 3)
+    fig, axes = plt.subplots(rows, 3, figsize=(10, 3.2 * rows))
     for ax, (_, row) in zip(axes.flat, table.iterrows()):
         sub = long[long["parameter"] == row["parameter"]]
         color = np.where(sub["covered"], "tab:blue", "tab:red")
@@ -328,7 +362,7 @@ def plot_recovery(long: pd.DataFrame, table: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("posterior mean (94% interval)", fontsize=8)
     for ax in list(axes.flat)[len(table):]:
         ax.set_visible(False)
-    fig.suptitle("Flexible model: parameter recovery (red: true value outside the 94% interval)", fontsize=10)
+    fig.suptitle(f"{model}: parameter recovery (red: true value outside the 94% interval)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
@@ -372,7 +406,7 @@ def plot_identifiability(spec: NTAModel, curves: dict[str, np.ndarray], true: pd
         ax.set_xlabel(f"sensitivity of the RT predictor to {label} (z, log scale)", fontsize=8)
         ax.set_ylabel("94% interval width / box width", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle("Flexible model: how much the data constrain each network parameter (dotted: 2 log-lik units "
+    fig.suptitle(f"{spec.name}: how much the data constrain each network parameter\n(dotted: 2 log-lik units "
                  "below the best node)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -387,10 +421,11 @@ def replot(out: Path, figures: Path, spec: NTAModel) -> None:
     true = true[[c for c in true.columns if c.startswith("true_")]].rename(columns=lambda c: c[len("true_"):])
     with np.load(out / "profiles.npz") as z:
         curves = {k: z[k] for k in z.files}
-    plot_recovery(long, table, figures / "fit_parameter_recovery.png")
+    suffix = "" if spec.name == "flexible" else f"-{spec.name}"
+    plot_recovery(long, table, figures / f"fit_parameter_recovery{suffix}.png", spec.name)
     sens = pd.read_csv(out / "sensitivity.csv")
-    plot_identifiability(spec, curves, true, long, sens, figures / "fit_parameter_identifiability.png")
-    print(f"redrew {figures}/fit_parameter_recovery.png, fit_parameter_identifiability.png")
+    plot_identifiability(spec, curves, true, long, sens, figures / f"fit_parameter_identifiability{suffix}.png")
+    print(f"redrew {figures}/fit_parameter_recovery{suffix}.png, fit_parameter_identifiability{suffix}.png")
 
 
 def main() -> None:
@@ -411,6 +446,7 @@ def main() -> None:
     parser.add_argument("--tables", default=str(TABLES_DEFAULT),
                         help="shared predictor-table cache (also used by fit_model_recovery.py)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the network")
+    parser.add_argument("--model", default="flexible", help="network model preset to recover (default flexible)")
     parser.add_argument("--replot", action="store_true", help="only redraw the figures from the files in --out")
     parser.add_argument("--reuse-fits", action="store_true",
                         help="re-simulate (deterministic) but load the fits saved in --out instead of sampling again")
@@ -421,12 +457,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    out = out_dir("fit_parameter_recovery") if args.out is None else Path(args.out)
+    suffix = "" if args.model == "flexible" else f"-{args.model}"
+    out = out_dir(f"fit_parameter_recovery{suffix}") if args.out is None else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out if args.quick else DOCS_FIGURES
     figures.mkdir(parents=True, exist_ok=True)
     tables_dir = Path(args.tables)
-    spec = load_model("flexible")
+    spec = load_model(args.model)
     if args.quick:
         spec = quick_spec(spec)
     if args.replot:
@@ -441,14 +478,14 @@ def main() -> None:
                     first_session=args.first_session, seed=args.design_seed)
     trials = shared_design(design, ids)
     rng = np.random.default_rng(args.param_seed)
-    true = pd.DataFrame([draw_parameters(spec, rng) for _ in ids], index=ids)
     t0 = time.perf_counter()
-    sim = simulate_trials(spec, {k: true[k].to_dict() for k in true.columns}, trials, seed=args.sim_seed)
+    true, sim, redraws = plausible_participants(spec, trials, ids, rng, args.sim_seed)
     t_sim = time.perf_counter() - t0
     fd = prepare(sim, cleaning=RECOVERY_CLEANING)
     acc = sim.trials.groupby("participant", observed=True)["correct"].mean()
     print(f"simulated {len(ids)} participants x {len(sim.trials) // len(ids)} trials "
-          f"({fd.n_trials // len(ids)} in the likelihood) in {t_sim:.0f} s; accuracy "
+          f"({fd.n_trials // len(ids)} in the likelihood, {redraws} implausible prior draws redrawn) in "
+          f"{t_sim:.0f} s; accuracy "
           f"{acc.min():.2f}-{acc.max():.2f}, median RT {sim.trials['rt'].median():.3f} s", flush=True)
 
     t0 = time.perf_counter()
@@ -458,7 +495,7 @@ def main() -> None:
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.fit_seed, progress=False)
     t0 = time.perf_counter()
     if args.reuse_fits:
-        tree = load_fit(out / "fits" / "flexible.nc")
+        tree = load_fit(out / "fits" / f"{spec.name}.nc")
         if tree.attrs["data_digest"] != fd.digest:
             raise SystemExit("--reuse-fits: the saved fits are of other data (digest differs); fit again")
         result = FitResult(tree=tree, summary=summarize_fit(tree))
@@ -474,7 +511,7 @@ def main() -> None:
 
     min_rt = fd.trials.groupby("pidx")["rt"].min().to_numpy()
     true_shift = true_shift_seconds(true["rt_shift"].to_numpy(), fd)
-    table, long = recovery_table(true, result.tree, fd.participants, min_rt, true_shift, prior_variances(spec))
+    table, long = recovery_table(true, result.tree, fd.participants, min_rt, true_shift, prior_variances(spec), spec)
     div = result.tree["sample_stats"]["diverging"]
     per_div = (div.sum(("chain", "draw")).values if "participant" in div.dims else np.array([int(div.sum())]))
     true_out = true.add_prefix("true_").assign(min_rt=min_rt, divergences=per_div,
@@ -517,6 +554,7 @@ def main() -> None:
                 "args": vars(args), "design": {"sessions": args.sessions, "trials_per_session": args.trials_per_session,
                                                "first_session": args.first_session, "seed": args.design_seed},
                 "trials_in_likelihood_per_participant": int(fd.n_trials // len(ids)),
+                "implausible_prior_draws_redrawn": redraws, "plausible_median_rt_s": PLAUSIBLE_MEDIAN_RT,
                 "git": git, "started": started, "sampler": summary["sampler"],
                 "seconds": {"simulate": t_sim, "tables": t_tables, "fits": t_fit, "identifiability": t_ident,
                             "total": wall},
@@ -525,8 +563,8 @@ def main() -> None:
     if args.reuse_fits:
         run_info["fit_run"] = previous
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2, default=str))
-    plot_recovery(long, table, figures / "fit_parameter_recovery.png")
-    plot_identifiability(spec, curves, true, long, sens, figures / "fit_parameter_identifiability.png")
+    plot_recovery(long, table, figures / f"fit_parameter_recovery{suffix}.png", spec.name)
+    plot_identifiability(spec, curves, true, long, sens, figures / f"fit_parameter_identifiability{suffix}.png")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(table.round(3).to_string(index=False))
         print()
@@ -536,7 +574,7 @@ def main() -> None:
         print()
         print(corr.median(numeric_only=True).round(2).to_string())
     print(f"\nwall time {wall:.0f} s (simulate {t_sim:.0f}, table {t_tables:.0f}, fits {t_fit:.0f}); wrote {out} and "
-          f"{figures}/fit_parameter_recovery.png, fit_parameter_identifiability.png")
+          f"{figures}/fit_parameter_recovery{suffix}.png, fit_parameter_identifiability{suffix}.png")
 
 
 if __name__ == "__main__":

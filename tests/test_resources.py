@@ -54,7 +54,8 @@ def test_user_folders_come_first_and_add_or_replace_presets(tmp_path, monkeypatc
 
     assert resources.preset_dirs("fitting") == [first / "fitting", config / "cogflex" / "models" / "fitting",
                                                 resources.bundled_models_dir() / "fitting"]
-    assert resources.preset_names("fitting") == ["descriptive", "extra", "flexible", "forgetful"]
+    assert resources.preset_names("fitting") == ["descriptive", "extra", "fast-gates-unregularised", "flexible",
+                                                 "flexible-reconfig", "forgetful", "forgetful-reconfig"]
     assert resources.preset_path("fitting", "flexible") == first / "fitting" / "flexible.toml"
     assert resources.preset_path("fitting", "extra") == config / "cogflex" / "models" / "fitting" / "extra.toml"
     assert resources.preset_path("fitting", "forgetful").parent.parent == resources.bundled_models_dir()

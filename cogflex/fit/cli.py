@@ -194,7 +194,8 @@ def add_fit_commands(sub) -> None:
         "DIR/<model>.summary.json; network predictor tables are cached in DIR/.cache.")
     _loader_options(p)
     p.add_argument("--model", action="append", required=True, metavar="NAME|FILE.toml|FILE.py",
-                   help="a model preset (flexible, forgetful, descriptive; see `cogflex presets`), a model TOML, "
+                   help="a model preset (flexible-reconfig, forgetful-reconfig, fast-gates-unregularised, flexible, "
+                        "forgetful, descriptive; see `cogflex presets`), a model TOML, "
                    "or a Python file defining MODEL (your own model: docs/custom_models.md); repeatable")
     p.add_argument("--participants", nargs="+", metavar="ID", help="fit only these participants")
     p.add_argument("--shard", metavar="K/N",
@@ -232,7 +233,8 @@ def add_fit_commands(sub) -> None:
         "from the model's priors. Writes FILE.csv (Ebb and Flow layout when the trials have point/move stimuli) "
         "and FILE.params.json.")
     p.add_argument("--model", required=True, metavar="NAME|FILE.toml|FILE.py",
-                   help="a model preset (flexible, forgetful, descriptive), a model TOML or a Python model file")
+                   help="a model preset (e.g. flexible-reconfig, flexible, descriptive; see `cogflex presets`), "
+                        "a model TOML or a Python model file")
     p.add_argument("--params", action="append", default=[], metavar="NAME=VALUE,...|FILE.json",
                    help="parameter values (see `cogflex fit` summaries for names); default: drawn from the priors")
     p.add_argument("--sequence", metavar="FILE", help="take cues and stimuli from this trial file")

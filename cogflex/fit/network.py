@@ -62,7 +62,8 @@ from cogflex.nta.dynamics import NetworkBatch
 from cogflex.nta.integrate import advance
 from cogflex.nta.regularizers import GateRegularizer
 
-__all__ = ["NetworkSettings", "Reconfiguration", "Predictors", "stimulus_moment", "full_sequence", "run_network", "task_count", "task_teachers"]
+__all__ = ["NetworkSettings", "Reconfiguration", "Predictors", "stimulus_moment", "full_sequence", "run_network",
+           "task_count", "task_teachers"]
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ def test_reconfiguration_matches_the_numpy_reference_network(seq):
 
 
 def test_reconfiguration_settings_are_checked():
-    for changes, field in (({"horizon": 0.0}, "reconfiguration.horizon"), ({"criterion": 1.5}, "reconfiguration.criterion"),
+    for changes, field in (({"horizon": 0.0}, "reconfiguration.horizon"),
+                           ({"criterion": 1.5}, "reconfiguration.criterion"),
                            ({"flow_steps": 0}, "reconfiguration.flow_steps")):
         with pytest.raises(ConfigError, match=field):
             Reconfiguration(**changes)

@@ -44,6 +44,8 @@ def tiny(name: str):
         p["points"] = 3
     if "network" in data:  # the model's own sub-steps: its box is stable with them
         data["network"].update({k: v for k, v in TINY_NETWORK.items() if k != "substeps"})
+    if "reconfiguration" in data:  # the tiny network seldom reaches the criterion: a short horizon keeps RTs sane
+        data["reconfiguration"].update(horizon=2.0, flow_steps=10)
     small = type(model).from_dict(data)
     object.__setattr__(small, "source", model.source)
     return small
