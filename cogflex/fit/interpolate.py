@@ -45,12 +45,7 @@ def multilinear(xp, flat, grid_shape: tuple[int, ...], n_trials: int, positions:
            for p in positions):
         return _multilinear_shared(xp, flat, grid_shape, n_trials, positions)
     trial = np.arange(n_trials)
-    lower, frac = [], []
-    for d, pos in enumerate(positions):
-        u = pos * (grid_shape[d] - 1)
-        i0 = xp.clip(xp.floor(u), 0, grid_shape[d] - 2)
-        frac.append(u - i0)
-        lower.append(xp.as_index(i0))
+    lower, frac = _cells(xp, grid_shape, positions)
     strides = [int(np.prod(grid_shape[d + 1:])) * n_trials for d in range(len(grid_shape))]
     out = 0.0
     for corner in itertools.product((0, 1), repeat=len(grid_shape)):
@@ -63,15 +58,21 @@ def multilinear(xp, flat, grid_shape: tuple[int, ...], n_trials: int, positions:
     return out
 
 
-def _multilinear_shared(xp, flat, grid_shape, n_trials, positions):
-    """:func:`multilinear` at one position per axis shared by every trial."""
-    table = flat.reshape((*grid_shape, n_trials, flat.shape[-1]))
+def _cells(xp, grid_shape, positions):
+    """Lower node index and fraction within the cell, per grid axis (clipped to the box's last cell)."""
     lower, frac = [], []
     for d, pos in enumerate(positions):
         u = pos * (grid_shape[d] - 1)
         i0 = xp.clip(xp.floor(u), 0, grid_shape[d] - 2)
         frac.append(u - i0)
         lower.append(xp.as_index(i0))
+    return lower, frac
+
+
+def _multilinear_shared(xp, flat, grid_shape, n_trials, positions):
+    """:func:`multilinear` at one position per axis shared by every trial."""
+    table = flat.reshape((*grid_shape, n_trials, flat.shape[-1]))
+    lower, frac = _cells(xp, grid_shape, positions)
     out = 0.0
     for corner in itertools.product((0, 1), repeat=len(grid_shape)):
         weight = 1.0

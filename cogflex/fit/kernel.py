@@ -30,7 +30,7 @@ Per trial, for every network (history s, grid node g), in order:
    <cogflex.nta.dynamics.NetworkBatch.step>` with covariance ``x x^T``.
 
 Everything runs in float64. The loop over grid nodes is parallel (``numba.prange``); histories of one node run
-in the same thread and are summed there, so the output is ``(G, n_observed, 5)``.
+in the same thread and are summed there, so the output is ``(G, n_observed, len(RECORDS))``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import numpy as np
 __all__ = ["RECORDS", "run_chunk"]
 
 #: What the kernel records per observed trial, in column order (sums over histories).
-RECORDS = ("loss", "margin", "reconfig", "margin_mixed", "gate_max")
+RECORDS = ("loss", "margin", "reconfig", "margin_mixed")
 
 
 @numba.njit(cache=True, inline="always")
@@ -242,14 +242,10 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                                 best_other = y
                             if ymix > best_mixed:
                                 best_mixed = ymix
-                    gate_max = c[0]
-                    for p in range(1, n_paths):
-                        gate_max = max(gate_max, c[p])
                     out[g, slot, 0] += 0.5 * loss
                     out[g, slot, 1] += y_t - best_other
                     out[g, slot, 2] += reconfig
                     out[g, slot, 3] += mixed_t - best_mixed
-                    out[g, slot, 4] += gate_max
                 for _ in range(substeps):
                     # error e = y - y* of the state before the step
                     for o in range(r_out):

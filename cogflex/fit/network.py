@@ -136,8 +136,8 @@ class Predictors:
 
     ``loss`` = 1/2 ||y* - y||^2; ``margin`` = y[correct] - max over the other
     responses of y; ``gates`` ``(G, n_obs, P)`` optional (torch engine). The compiled engine adds
-    ``reconfig`` (the cue-driven reconfiguration time, 0 without reconfiguration), ``margin_mixed`` (the
-    margin with every path at the mean gate) and ``gate_max`` (the largest gate). With reconfiguration,
+    ``reconfig`` (the cue-driven reconfiguration time, 0 without reconfiguration) and ``margin_mixed`` (the
+    margin with every path at the mean gate). With reconfiguration,
     loss and margin are those of the response, after the gate flow.
     """
 
@@ -146,7 +146,6 @@ class Predictors:
     gates: np.ndarray | None = None
     reconfig: np.ndarray | None = None
     margin_mixed: np.ndarray | None = None
-    gate_max: np.ndarray | None = None
 
 
 def task_count(seq: Sequence) -> int:
@@ -450,7 +449,7 @@ def _run_compiled(seq, tau_c, tau_w, lam, settings: NetworkSettings, reconfigura
     named = dict(zip(RECORDS, np.moveaxis(out, -1, 0)))
     return Predictors(loss=named["loss"], margin=named["margin"],
                       reconfig=named["reconfig"] if reconfiguration is not None else None,
-                      margin_mixed=named["margin_mixed"], gate_max=named["gate_max"])
+                      margin_mixed=named["margin_mixed"])
 
 
 def stimulus_moment(seq: Sequence) -> np.ndarray:

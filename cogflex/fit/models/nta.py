@@ -77,24 +77,31 @@ class NTAModel(CognitiveModel):
     def __post_init__(self) -> None:
         finite(self, ("regularization",))
         needed = VARIANT_PARAMETERS[self.variant]
-        allowed = (*needed, "regularization") if self.variant == "flexible" else needed
+        self._check_parameters(needed, (*needed, "regularization") if self.variant == "flexible" else needed,
+                               f"{self.variant} model")
+        if self.variant == "flexible":
+            self._check_fast_gates(f"the {self.variant} model has tau_c < tau_W")
+            if "regularization" in self.parameters and self.parameters["regularization"].lower <= 0:
+                raise ConfigError("parameters.regularization.lower", "must be positive (lambda > 0)")
+            if "regularization" not in self.parameters and self.regularization <= 0:
+                raise ConfigError("regularization", "must be positive (the flexible model has lambda > 0)")
+
+    def _check_parameters(self, needed: tuple[str, ...], allowed: tuple[str, ...], label: str) -> None:
+        """Every ``needed`` grid parameter given and none outside ``allowed``."""
         missing = [p for p in needed if p not in self.parameters]
         extra = sorted(set(self.parameters) - set(allowed))
         if missing:
             raise ConfigError(f"parameters.{missing[0]}", "missing")
         if extra:
-            raise ConfigError(f"parameters.{extra[0]}", f"not a parameter of the {self.variant} model "
+            raise ConfigError(f"parameters.{extra[0]}", f"not a parameter of the {label} "
                                                       f"(expected {', '.join(needed)})")
-        if self.variant == "flexible":
-            tc, tw = self.parameters["gate_timescale"], self.parameters["weight_timescale"]
-            if tc.upper > tw.lower:
-                raise ConfigError("parameters.gate_timescale.upper",
-                                  f"must not exceed weight_timescale.lower ({tc.upper} > {tw.lower}): "
-                                  "the flexible model has tau_c < tau_W")
-            if "regularization" in self.parameters and self.parameters["regularization"].lower <= 0:
-                raise ConfigError("parameters.regularization.lower", "must be positive (lambda > 0)")
-            if "regularization" not in self.parameters and self.regularization <= 0:
-                raise ConfigError("regularization", "must be positive (the flexible model has lambda > 0)")
+
+    def _check_fast_gates(self, why: str) -> None:
+        """The gate timescale's box lies below the weight timescale's (tau_c < tau_W)."""
+        tc, tw = self.parameters["gate_timescale"], self.parameters["weight_timescale"]
+        if tc.upper > tw.lower:
+            raise ConfigError("parameters.gate_timescale.upper",
+                              f"must not exceed weight_timescale.lower ({tc.upper} > {tw.lower}): {why}")
 
     # -- the protocol -------------------------------------------------------------------------------------
 
@@ -128,18 +135,23 @@ class NTAModel(CognitiveModel):
         return LinearLink(rt=(Term("rt_slope", ("loss",)),), acc=(Term("acc_slope", ("margin",)),))
 
     def network_values(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tau_c, tau_W, lambda) arrays from named grid-parameter values."""
+        """(tau_c, tau_W, lambda) arrays from named grid-parameter values (lambda: inferred or ``fixed``)."""
         if self.variant == "forgetful":
             tau = np.asarray(values["timescale"], dtype=float)
             return tau, tau, np.zeros_like(tau)
         tau_c = np.asarray(values["gate_timescale"], dtype=float)
-        lam = values["regularization"] if "regularization" in values else np.full_like(tau_c, self.regularization)
+        lam = values["regularization"] if "regularization" in values else np.full_like(
+            tau_c, self.fixed["regularization"])
         return tau_c, np.asarray(values["weight_timescale"], dtype=float), np.asarray(lam, dtype=float)
+
+    #: The cue-driven gate flow before each response (:mod:`cogflex.fit.models.reconfig`); none here.
+    flow: ClassVar[None] = None
 
     def run(self, seq, values: dict[str, np.ndarray], *, record_gates: bool = False, progress=None):
         """The network on ``seq`` at G parameter sets (:class:`cogflex.fit.network.Predictors`)."""
         tau_c, tau_w, lam = self.network_values(values)
-        return run_network(seq, tau_c, tau_w, lam, self.network, record_gates=record_gates, progress=progress)
+        return run_network(seq, tau_c, tau_w, lam, self.network, reconfiguration=self.flow,
+                           record_gates=record_gates, progress=progress)
 
     def compute_predictors(self, seq, values: dict[str, np.ndarray], *, progress=None) -> np.ndarray:
         """``(G, n_observed, 2)``: loss and margin."""

@@ -50,7 +50,7 @@ from cogflex.fit.link import Derived, LinearLink, Term
 from cogflex.fit.models import register
 from cogflex.fit.models.nta import NTALinkPriors, NTAModel
 from cogflex.fit.models.parameters import GridParameter, Hierarchy, Prior
-from cogflex.fit.network import NetworkSettings, Reconfiguration, run_network
+from cogflex.fit.network import NetworkSettings, Reconfiguration
 
 __all__ = ["ReconfigLinkPriors", "ReconfigModel"]
 
@@ -101,19 +101,9 @@ class ReconfigModel(NTAModel):
 
     def __post_init__(self) -> None:
         needed = VARIANT_PARAMETERS[self.variant]
-        missing = [p for p in needed if p not in self.parameters]
-        extra = sorted(set(self.parameters) - set(needed))
-        if missing:
-            raise ConfigError(f"parameters.{missing[0]}", "missing")
-        if extra:
-            raise ConfigError(f"parameters.{extra[0]}", f"not a parameter of the {self.variant} reconfiguration "
-                                                      f"model (expected {', '.join(needed)})")
+        self._check_parameters(needed, needed, f"{self.variant} reconfiguration model")
         if self.variant != "forgetful":
-            tc, tw = self.parameters["gate_timescale"], self.parameters["weight_timescale"]
-            if tc.upper > tw.lower:
-                raise ConfigError("parameters.gate_timescale.upper",
-                                  f"must not exceed weight_timescale.lower ({tc.upper} > {tw.lower}): "
-                                  f"the {self.variant} model has fast gates, tau_c < tau_W")
+            self._check_fast_gates(f"the {self.variant} model has fast gates, tau_c < tau_W")
         if self.variant == "flexible" and not (np.isfinite(self.regularization) and self.regularization > 0):
             raise ConfigError("regularization", "must be positive (the flexible model has lambda > 0)")
         if self.network.paths != 2:
@@ -145,22 +135,17 @@ class ReconfigModel(NTAModel):
             derived=(Derived("margin_eff", _effective_margin, ("margin", "margin_mixed"), base="margin"),
                      Derived("evidence_deficit", _evidence_deficit, ("margin_eff",))))
 
-    def network_values(self, values: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tau_c, tau_W, lambda) arrays from named grid-parameter values."""
-        if self.variant == "forgetful":
-            tau = np.asarray(values["timescale"], dtype=float)
-            return tau, tau, np.zeros_like(tau)
-        tau_c = np.asarray(values["gate_timescale"], dtype=float)
-        lam = self.regularization if self.variant == "flexible" else 0.0
-        return tau_c, np.asarray(values["weight_timescale"], dtype=float), np.full_like(tau_c, lam)
+    @property
+    def flow(self) -> Reconfiguration:
+        """The cue-driven gate flow before each response."""
+        return self.reconfiguration
 
     def run(self, seq, values: dict[str, np.ndarray], *, record_gates: bool = False, progress=None):
         """The network with the cue-driven gate flow on ``seq`` at G parameter sets."""
         if record_gates:
-            raise ConfigError("record_gates", "the reconfiguration models record the largest gate, not all gates")
-        tau_c, tau_w, lam = self.network_values(values)
-        return run_network(seq, tau_c, tau_w, lam, self.network, reconfiguration=self.reconfiguration,
-                           progress=progress)
+            raise ConfigError("record_gates", "the reconfiguration models run on the compiled engine, which does "
+                                              "not record the gates")
+        return super().run(seq, values, progress=progress)
 
     def compute_predictors(self, seq, values: dict[str, np.ndarray], *, progress=None) -> np.ndarray:
         """``(G, n_observed, 3)``: reconfiguration time, response margin, mixed-gate margin."""
