@@ -300,7 +300,7 @@ def interpolation_check(spec: NTAModel, fd, true: pd.DataFrame, true_shift: np.n
     for i, pid in enumerate(fd.participants):
         p = true.iloc[i]
         positions = [float(spec.parameters[n].position(p[n])) for n in spec.grid_names]
-        interp = interpolate_table(table, positions)
+        interp = interpolate_table(table, positions, spec.interpolation)
         sub = tr[tr["pidx"] == i]
         rt, correct = sub["rt"].to_numpy(dtype=float), sub["correct"].to_numpy(dtype=bool)
         theta = {k: float(p[k]) for k in spec.priors} | {"rt_shift": 1.0}  # the shift in seconds, below

@@ -92,8 +92,8 @@ class FitStep:
     jobs: int = 1
 
     def __post_init__(self) -> None:
-        if not self.models:
-            raise ConfigError("models", "list at least one model")
+        if len(self.models) < 2:
+            raise ConfigError("models", "list at least two models (a pipeline compares them)")
         if len(set(self.models)) != len(self.models):
             raise ConfigError("models", "a model is listed twice")
         if self.jobs < 1:
@@ -275,7 +275,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     """
     import pandas as pd
 
-    from cogflex.fit.compare import compare_fits, load_fits
+    from cogflex.fit.compare import compare_fits, load_fits, verdict_phrase
     from cogflex.fit.executor import LocalExecutor
     from cogflex.fit.fitting import FitOptions, FitWarning, fit
     from cogflex.fit.models import load_model
@@ -351,7 +351,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
             continue
         scope = "pooled" if pid == "all" else f"participant {pid}"
         log(f"comparison, {scope}: {w['model']} wins by {w['elpd_diff']:.1f} +- {w['dse']:.1f} ELPD over "
-            f"{w['runner_up']}{'' if w['decisive'] else ' (within 2 SE)'}")
+            f"{w['runner_up']}, {verdict_phrase(w)}")
     step("comparison", t0)
 
     ppc = None

@@ -15,7 +15,7 @@ __all__ = ["add_pipeline_commands", "run_demo"]
 def _cmd_compare(args) -> int:
     import pandas as pd
 
-    from cogflex.fit.compare import compare_fits, compare_shards, group_shards, load_fits
+    from cogflex.fit.compare import compare_fits, compare_shards, group_shards, load_fits, verdict_phrase
 
     shards = group_shards(args.fits)
     if len(shards) == 1:
@@ -41,7 +41,7 @@ def _cmd_compare(args) -> int:
     for pid, w in comparison.winners().items():
         if w["runner_up"] is not None:
             print(f"{'pooled' if pid == 'all' else 'participant ' + pid}: {w['model']} wins by {w['elpd_diff']:.1f} "
-                  f"+- {w['dse']:.1f} ELPD over {w['runner_up']}{'' if w['decisive'] else ' (within 2 SE)'}")
+                  f"+- {w['dse']:.1f} ELPD over {w['runner_up']}, {verdict_phrase(w)}")
     print(f"wrote {args.out}")
     return 0
 
@@ -147,8 +147,13 @@ def add_pipeline_commands(sub) -> None:
         description="Compare fits made on the same trials (refused otherwise): PSIS-LOO per model, ELPD differences "
         "with standard errors, stacking weights and Pareto-k diagnostics, per participant and pooled. Writes a CSV "
         "with one row per scope x model (columns: scope, participant, model, rank, elpd_loo, se, p_loo, elpd_diff, "
-        "dse, weight, n_trials, pareto_k_max, n_pareto_k_bad, share_pareto_k_bad, winner, decisive) and, next to it, "
-        "<name>_pairwise.csv with every pair of models (elpd_diff = A - B, se, z). Fits of the same models to "
+        "dse, weight, n_trials, pareto_k_max, n_pareto_k_bad, share_pareto_k_bad, winner, decisive, rhat_max, "
+        "ess_bulk_min, divergences, ebfmi_min, interpolation_error, caveat) and, next to it, <name>_pairwise.csv with "
+        "every pair of models (elpd_diff = A - B, se, z; A is the model ranked higher overall, whatever the order of "
+        "the files). A lead is decisive only if it exceeds 2 SE of the difference and both fits pass the diagnostics "
+        "(R-hat <= 1.01, bulk ESS >= 400, no divergences, E-BFMI >= 0.3, Pareto k > 0.7 on at most 1%% of trials, "
+        "and an interpolation error that cannot undo the lead); the caveat column says why not. At least two "
+        "different models are needed. Fits of the same models to "
         "disjoint sets of participants (cogflex fit --shard K/N, one folder per shard) are compared shard by shard, "
         "with one shard in memory at a time, and pooled over all participants.")
     _fits_arg(p)

@@ -247,7 +247,7 @@ def _grid_cautions(pairwise: list[dict], interpolation: dict, participants: list
     """Pairwise leads that the network grid's interpolation error could undo.
 
     A fit's ``interpolation_check`` gives, per participant, exact minus interpolated log-likelihood at the
-    posterior mean. Correcting a lead by the two models' differences is a rough estimate (at one point, not
+    posterior (the largest in size over the mean and several draws). Correcting a lead by the two models' differences is a rough estimate (at one point, not
     over the posterior); a decisive lead (> 2 SE of the difference) whose corrected value falls below 2 SE is
     flagged: the grid error could change the verdict. (Leads within 2 SE are undecided anyway.)
     """
@@ -339,7 +339,8 @@ def _verdict(report: dict) -> str:
     lines = []
     pooled = winners.get("all")
     if pooled and pooled["runner_up"]:
-        strength = "decisively (more than 2 SE)" if pooled["decisive"] else "not decisively (within 2 SE)"
+        strength = ("decisively (more than 2 SE, and both fits pass the diagnostics)" if pooled["decisive"]
+                    else f"<span class='caution'>not decisively: {html.escape(pooled['caveat'])}</span>")
         lines.append(f"Over all participants <b>{html.escape(pooled['model'])}</b> predicts the held-out trials best: "
                      f"ELPD {pooled['elpd_diff']:+.1f} &plusmn; {pooled['dse']:.1f} over "
                      f"{html.escape(pooled['runner_up'])}, {strength}.")
@@ -353,12 +354,13 @@ def _verdict(report: dict) -> str:
             continue
         lines.append(f"Participant {html.escape(pid)}: <b>{html.escape(w['model'])}</b> by "
                      f"{w['elpd_diff']:.1f} &plusmn; {w['dse']:.1f} ELPD over {html.escape(w['runner_up'])}"
-                     f"{'' if w['decisive'] else ' (within 2 SE: not decisive)'}.")
+                     f"{'' if w['decisive'] else ' (not decisive: ' + html.escape(w['caveat']) + ')'}.")
     for c in cmp.get("grid_cautions") or []:
         who = "all participants" if c["participant"] == "all" else f"participant {html.escape(c['participant'])}"
         lines.append(f"<span class='caution'>&#9888; {who}: the lead of {html.escape(c['model'])} over "
                      f"{html.escape(c['other'])} ({c['elpd_diff']:.1f} &plusmn; {c['se']:.1f}) is within the network "
-                     f"grid's interpolation error (exact minus interpolated log-likelihood at the posterior mean: "
+                     f"grid's interpolation error (exact minus interpolated log-likelihood at the posterior, largest over "
+                     f"the mean and the checked draws: "
                      f"{c['interpolation_model']:+.1f} vs {c['interpolation_other']:+.1f}; corrected lead about "
                      f"{c['corrected_elpd_diff']:.1f}): treat it as undecided, or refit with finer grids.</span>")
     bad = [r for r in cmp["pooled"] if r["share_pareto_k_bad"] > 0]
@@ -397,8 +399,9 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
     cols = [("model", "model"), ("rank", "rank"), ("elpd_loo", "ELPD-LOO"), ("se", "SE"), ("p_loo", "p_loo"),
             ("elpd_diff", "elpd diff"), ("dse", "SE diff"), ("weight", "weight"), ("n_trials", "trials"),
             ("pareto_k_max", "max Pareto k"), ("n_pareto_k_bad", f"k &gt; {cmp['pareto_k_threshold']}"),
-            ("decisive", "decisive")]
-    digits = {"weight": 3, "pareto_k_max": 2, "share_pareto_k_bad": 4}
+            ("decisive", "decisive"), ("rhat_max", "max R-hat"), ("divergences", "divergences"),
+            ("interpolation_error", "interp. error")]
+    digits = {"weight": 3, "pareto_k_max": 2, "share_pareto_k_bad": 4, "rhat_max": 3}
     out.append("<h3>All participants (pooled)</h3>" + _table(cmp["pooled"], cols, digits=digits, highlight="winner"))
     out.append("<h3>Wins per model</h3>" + _table(cmp["wins"], [("model", "model"), ("participants_won", "won"),
                                                                ("won_decisively", "won decisively"),
@@ -406,10 +409,15 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
     out.append(_img(figures, "comparison", "ELPD differences per participant"))
     if cmp.get("pairwise"):
         out.append("<h3>Every pair of models</h3><p>ELPD(model A) &minus; ELPD(model B) with the standard error of "
-                   "the pointwise differences; |z| &gt; 2 is a clear difference.</p>" + _table(
+                   "the pointwise differences; |z| &gt; 2 is a clear difference. Model A is the one ranked higher "
+                   "overall. Next to each difference, each network fit's interpolation error: the largest "
+                   "|exact &minus; interpolated| log-likelihood at the posterior (mean and several draws), summed "
+                   "over the row's participants; a difference not well above the two errors is not decided by "
+                   "the network.</p>" + _table(
                        cmp["pairwise"], [("participant", "participant"), ("model_a", "model A"),
                                          ("model_b", "model B"), ("elpd_diff", "ELPD A &minus; B"), ("se", "SE"),
-                                         ("z", "z")]))
+                                         ("z", "z"), ("interpolation_error_a", "interp. error A"),
+                                         ("interpolation_error_b", "interp. error B")]))
     per = cmp["per_participant"]
     if per:
         out.append(f"<details {'open' if len(data['participants']) <= 12 else ''}><summary>Per participant "

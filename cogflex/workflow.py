@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cogflex.errors import CogflexError
+
 __all__ = ["compare", "report"]
 
 
@@ -25,7 +27,10 @@ def _fit_set(fits):
     for item in items:
         tree = item.tree if isinstance(item, FitResult) else item
         check_fit(tree, tree.attrs.get("model", "fit"))
-        trees[str(tree.attrs["model"])] = tree
+        name = str(tree.attrs["model"])
+        if name in trees:
+            raise CogflexError(f"two fits of model {name!r}: compare fits of different models made on the same trials")
+        trees[name] = tree
     fit_set = FitSet(trees)
     check_comparable(fit_set)
     return fit_set

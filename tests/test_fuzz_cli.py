@@ -396,11 +396,11 @@ def test_run_with_unusable_paths_regression(key, value, fragment, tmp, no_sampli
     """Paths with NUL or an unknown ~user were ValueError / RuntimeError tracebacks."""
     folder = fresh(tmp)
     write(folder / "players.csv", csv_bytes(PLAYER_ROWS))
-    pipeline = {"out": "out", "data": {"file": "players.csv"}, "fit": {"models": ["descriptive"]}}
+    pipeline = {"out": "out", "data": {"file": "players.csv"}, "fit": {"models": ["descriptive", "flexible"]}}
     if key == "data.mapping":
         pipeline["data"].update(format="csv", mapping=value)
     elif key == "fit.models":
-        pipeline["fit"]["models"] = [value]
+        pipeline["fit"]["models"] = [value, "descriptive"]
     elif key == "out":
         pipeline["out"] = value
     else:

@@ -2,8 +2,9 @@
 
 - :func:`diagnostics`: R-hat, bulk/tail ESS, divergences and E-BFMI (ArviZ), with plain-language
   :func:`diagnostic_warnings` for failed thresholds;
-- :func:`interpolation_check`: at each participant's posterior mean, the log-likelihood of the data with
-  the network run exactly and with the interpolated grid (same link formula, :mod:`cogflex.fit.link`).
+- :func:`interpolation_check`: at each participant's posterior mean and several posterior draws, the
+  log-likelihood of the data with the network run exactly and with the interpolated grid (same link
+  formula, :mod:`cogflex.fit.link`).
 """
 
 from __future__ import annotations
@@ -18,39 +19,57 @@ from cogflex.fit.interpolate import interpolate_table
 from cogflex.fit.link import NUMPY
 from cogflex.fit.prepare import FitData, covariates
 
-__all__ = ["quiet_numerics", "diagnostics", "diagnostic_warnings", "interpolation_check", "interpolation_warnings"]
+__all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check", "interpolation_warnings"]
 
 
-def _posterior_mean(posterior, name: str, participant: str) -> np.ndarray:
+#: Posterior draws (besides the mean) at which :func:`interpolation_check` runs the network exactly.
+CHECK_DRAWS = 4
+
+
+def _participant_values(posterior, name: str, participant: str) -> np.ndarray:
+    """One participant's ``name`` as ``(chain * draw, ...)`` samples."""
     da = posterior[name]
     if "participant" in da.dims:
         da = da.sel(participant=participant)
-    return np.asarray(da.mean(("chain", "draw")).values, dtype=float)
+    da = da.stack(sample=("chain", "draw")).transpose("sample", ...)
+    return np.asarray(da.values, dtype=float)
 
 
-def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior) -> list[dict]:
-    """Exact network vs the interpolated grid at each participant's posterior mean.
+def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior, *,
+                        draws: int = CHECK_DRAWS) -> list[dict]:
+    """Exact network vs the interpolated grid at each participant's posterior mean and at ``draws`` draws.
 
-    Runs the network exactly at the posterior-mean network parameters and returns, per participant, the
-    log-likelihood of the data with exact and with interpolated predictors (the other parameters at their
-    posterior means). A large difference means the grid is too coarse there: the posterior describes the
-    interpolant, not the network.
+    At each checked point (the posterior mean of every parameter, then ``draws`` posterior draws evenly
+    spaced through the chains) the network is run exactly at the point's network parameters, and the data's
+    log-likelihood is computed with exact and with interpolated predictors (the point's other parameters
+    alike). Returns per participant the log-likelihoods at the mean, ``differences`` (exact minus
+    interpolated) at every point, and ``difference``: the one largest in size, the number the warnings,
+    the report and the verdict use. A large difference means the grid is too coarse there: the posterior
+    describes the interpolant, not the network.
     """
     out = []
     tr = fd.trials
     for i, (seq, table) in enumerate(zip(fd.sequences, tables)):
         pid = fd.participants[i]
-        rows = (tr["pidx"] == i).to_numpy()
-        sub = tr[rows]
+        sub = tr[(tr["pidx"] == i).to_numpy()]
         rt, correct = sub["rt"].to_numpy(dtype=float), sub["correct"].to_numpy(dtype=bool)
-        theta = {k: _posterior_mean(posterior, k, pid) for k in model.free_parameters()}
-        positions = [float(np.clip(gp.position(theta[n]), 0.0, 1.0)) for n, gp in model.grid.items()]
-        interp = interpolate_table(table, positions)
-        exact = model.compute_predictors(seq, {n: np.atleast_1d(theta[n]) for n in model.grid_names})[0]
+        samples = {k: _participant_values(posterior, k, pid) for k in model.free_parameters()}
+        n = len(next(iter(samples.values())))
+        picks = np.unique(np.linspace(0, n - 1, draws).round().astype(int)) if draws else np.array([], int)
+        points = [{k: v.mean(0) for k, v in samples.items()}] + [{k: v[j] for k, v in samples.items()}
+                                                                 for j in picks]
+        exact = model.compute_predictors(seq, {g: np.array([float(p[g]) for p in points]) for g in model.grid_names})
         base = covariates(sub)
-        ll_exact, ll_interp = (_loglik(model, theta, base, pred, rt, correct) for pred in (exact, interp))
-        out.append({"participant": pid, "loglik_exact": ll_exact, "loglik_interpolated": ll_interp,
-                    "difference": ll_exact - ll_interp})
+        lls = []
+        for p, pred in zip(points, exact):
+            positions = [float(np.clip(gp.position(p[g]), 0.0, 1.0)) for g, gp in model.grid.items()]
+            interp = interpolate_table(table, positions, model.interpolation)
+            lls.append([_loglik(model, p, base, x, rt, correct) for x in (pred, interp)])
+        diffs = [e - q for e, q in lls]
+        worst = diffs[int(np.argmax(np.abs(diffs)))]
+        out.append({"participant": pid, "loglik_exact": lls[0][0], "loglik_interpolated": lls[0][1],
+                    "difference_at_mean": diffs[0], "differences": diffs, "draws_checked": len(picks),
+                    "interpolation": model.interpolation, "difference": worst})
     return out
 
 
@@ -68,8 +87,24 @@ def quiet_numerics():
         yield
 
 
+def participant_diagnostics(tree: xr.DataTree, participant: str) -> dict:
+    """:func:`diagnostics` of one participant's part of a fit (with any group-level parameters).
+
+    A fit without ``sample_stats`` (an outside fit) reports no divergences and a NaN E-BFMI.
+    """
+    post = tree["posterior"].to_dataset()
+    if "participant" in post.dims:
+        post = post.sel(participant=participant)
+    groups = {"posterior": post}
+    if "sample_stats" in tree.children:
+        stats = tree["sample_stats"].to_dataset()
+        groups["sample_stats"] = stats.sel(participant=participant) if "participant" in stats.dims else stats
+    return diagnostics(xr.DataTree.from_dict(groups))
+
+
 def diagnostics(tree: xr.DataTree) -> dict:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain)."""
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain; without
+    ``sample_stats``, as in some outside fits, no divergences and a NaN E-BFMI)."""
     with quiet_numerics():
         return _diagnostics(tree)
 
@@ -83,7 +118,7 @@ def _diagnostics(tree: xr.DataTree) -> dict:
     rhat = az.rhat(ds)
     ess_bulk = az.ess(ds, method="bulk")
     ess_tail = az.ess(ds, method="tail")
-    stats = tree["sample_stats"].to_dataset()
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else xr.Dataset()
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     bfmi = []
     if "energy" in stats:
@@ -112,9 +147,9 @@ def interpolation_warnings(checks: list[dict], limit: float = 5.0) -> list[str]:
     out = []
     for c in checks:
         if abs(c["difference"]) > limit:
-            out.append(f"participant {c['participant']}: at the posterior mean the exact network's log-likelihood "
-                       f"differs by {c['difference']:+.1f} from the interpolated grid's (> {limit:g}): the grid is "
-                       "too coarse there (more points in the model's [parameters])")
+            out.append(f"participant {c['participant']}: at the posterior the exact network's log-likelihood "
+                       f"differs by up to {c['difference']:+.1f} from the interpolated grid's (> {limit:g}): the "
+                       "grid is too coarse there (more points in the model's [parameters])")
     return out
 
 

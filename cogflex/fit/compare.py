@@ -38,7 +38,7 @@ from cogflex.fit.schema import check_fit, load_fit
 from cogflex.io import atomic_path
 
 __all__ = ["Comparison", "FitSet", "compare_fits", "check_comparable", "load_fits", "find_fit_files",
-           "PARETO_K_BAD", "COMPARISON_COLUMNS", "MIN_DRAWS", "check_fit", "group_shards", "compare_shards",
+           "PARETO_K_BAD", "COMPARISON_COLUMNS", "PAIRWISE_COLUMNS", "VERDICT_RULES", "verdict_phrase", "MIN_DRAWS", "check_fit", "group_shards", "compare_shards",
            "pool_loos"]
 
 #: Pareto k above this value makes a trial's PSIS estimate unreliable (Vehtari et al. 2024: 0.7 for S > 2,200).
@@ -48,9 +48,24 @@ PARETO_K_BAD = 0.7
 MIN_DRAWS = 25
 
 #: Columns of ``comparison.csv`` (one row per scope x model; scope "pooled" has participant "all").
+#: ``rhat_max`` .. ``interpolation_error`` are the fit's diagnostics over the scope's participants;
+#: ``caveat`` (winner's row) says in words why a lead is not decisive.
 COMPARISON_COLUMNS = ["scope", "participant", "model", "rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse",
                       "weight", "n_trials", "pareto_k_max", "n_pareto_k_bad", "share_pareto_k_bad", "winner",
-                      "decisive"]
+                      "decisive", "rhat_max", "ess_bulk_min", "divergences", "ebfmi_min", "interpolation_error",
+                      "caveat"]
+
+#: Columns of ``<name>_pairwise.csv``: ELPD(model_a) - ELPD(model_b), its SE and z, and each fit's
+#: interpolation error over the scope (largest |exact - interpolated| log-likelihood, summed over participants).
+PAIRWISE_COLUMNS = ["scope", "participant", "model_a", "model_b", "elpd_diff", "se", "z", "interpolation_error_a",
+                    "interpolation_error_b"]
+
+#: What the fits of a winner and its runner-up must meet for the lead to be called decisive (besides
+#: a lead of more than 2 SE of the difference): R-hat, bulk ESS, no divergences, E-BFMI, the share of
+#: trials whose PSIS Pareto k exceeds :data:`PARETO_K_BAD`, and a lead that stays above 2 SE when the two
+#: fits' interpolation errors (exact minus interpolated network log-likelihood, :mod:`cogflex.fit.checks`)
+#: are taken off it.
+VERDICT_RULES = {"rhat_max": 1.01, "ess_bulk_min": 400.0, "ebfmi_min": 0.3, "share_pareto_k_bad": 0.01}
 
 
 @dataclass
@@ -91,6 +106,12 @@ def find_fit_files(paths) -> list[Path]:
             files.append(p)
         else:
             raise CogflexError(f"{p}: no such file or directory")
+    seen: dict[Path, Path] = {}
+    for f in files:
+        if f.resolve() in seen:
+            raise CogflexError(f"{f}: the same fit file given twice (also as {seen[f.resolve()]}): a comparison needs "
+                               "fits of different models")
+        seen[f.resolve()] = f
     return files
 
 
@@ -145,9 +166,13 @@ def load_fits(paths) -> FitSet:
 
 
 def check_comparable(fits: FitSet) -> None:
-    """Raise :class:`CogflexError` unless all fits were made on the same trials of the same data."""
+    """Raise :class:`CogflexError` unless there are fits of two or more models, all on the same trials."""
     if len(fits.trees) < 1:
         raise CogflexError("no fits to compare")
+    if len(fits.trees) < 2:
+        name = next(iter(fits.trees))
+        raise CogflexError(f"only one model to compare ({name}, {fits.paths.get(name, 'in memory')}): a comparison "
+                           "needs fits of at least two different models to the same trials")
     names = list(fits.trees)
     ref = fits.trees[names[0]]
     ref_where = fits.paths.get(names[0], names[0])
@@ -186,13 +211,16 @@ class Comparison:
         One row per scope (``pooled`` or ``participant``) x model, columns :data:`COMPARISON_COLUMNS`.
         ``elpd_diff``/``dse``: difference to the best model of that scope and its standard error;
         ``weight``: stacking weight; ``decisive``: on the winner's row, whether it beats the runner-up by more
-        than 2 standard errors of the difference.
+        than 2 standard errors of the difference *and* both fits pass :data:`VERDICT_RULES` (R-hat, ESS,
+        divergences, E-BFMI, Pareto k, interpolation error); ``caveat``: why not, in words.
     wins
         Per model: participants won, won decisively, and the share of participants.
     pairwise
         Every pair of models per scope: ``elpd_diff`` = ELPD(model_a) - ELPD(model_b) and its standard error
-        ``se`` (sqrt(n) x SD of the pointwise differences), ``z`` = elpd_diff / se; e.g. flexible vs forgetful
-        whichever model wins overall.
+        ``se`` (sqrt(n) x SD of the pointwise differences), ``z`` = elpd_diff / se. One sign convention
+        everywhere: ``model_a`` is the model ranked higher in the pooled comparison, so pooled differences are
+        >= 0 and a participant's negative difference means that participant goes the other way; the same
+        fits give the same table whatever order they were given in.
     """
 
     table: pd.DataFrame
@@ -209,7 +237,7 @@ class Comparison:
         return self.table[self.table["scope"] == "participant"].reset_index(drop=True)
 
     def winners(self) -> dict[str, dict]:
-        """``{participant or "all": {"model", "elpd_diff", "dse", "decisive"}}`` against the runner-up."""
+        """``{participant or "all": {"model", "runner_up", "elpd_diff", "dse", "decisive", "caveat"}}``."""
         out = {}
         for pid, grp in self.table.groupby("participant", sort=False):
             grp = grp.sort_values("rank")
@@ -218,7 +246,7 @@ class Comparison:
             out[str(pid)] = {"model": best["model"], "runner_up": None if second is None else second["model"],
                              "elpd_diff": None if second is None else float(-second["elpd_diff"]),
                              "dse": None if second is None else float(second["dse"]),
-                             "decisive": bool(best["decisive"])}
+                             "decisive": bool(best["decisive"]), "caveat": str(best["caveat"] or "")}
         return out
 
     def to_csv(self, path: str | Path) -> None:
@@ -279,7 +307,8 @@ def pool_loos(parts: list):
                        elpd_i=elpd_i, pareto_k=pareto_k)
 
 
-def _scope_rows(loos: dict, scope: str, participant: str) -> list[dict]:
+def _scope_rows(loos: dict, scope: str, participant: str, quality: dict | None = None) -> list[dict]:
+    """Table rows of one scope; ``quality`` maps each model to its fit's diagnostics over the scope."""
     import arviz as az
 
     rows = []
@@ -294,6 +323,7 @@ def _scope_rows(loos: dict, scope: str, participant: str) -> list[dict]:
                "se": float(loo.se), "p_loo": float(loo.p), "n_trials": int(k.size),
                "pareto_k_max": float(np.nanmax(k)) if k.size else float("nan"), "n_pareto_k_bad": n_bad,
                "share_pareto_k_bad": n_bad / max(k.size, 1)}
+        row.update((quality or {}).get(name) or _NO_QUALITY)
         if cmp is not None:
             row.update(rank=int(cmp.loc[name, "rank"]), elpd_diff=float(cmp.loc[name, "elpd_diff"]),
                        dse=float(cmp.loc[name, "dse"]), weight=float(cmp.loc[name, "weight"]))
@@ -303,11 +333,81 @@ def _scope_rows(loos: dict, scope: str, participant: str) -> list[dict]:
     rows.sort(key=lambda r: r["rank"])
     for r in rows:
         r["winner"] = r["rank"] == 0
-        r["decisive"] = bool(r["winner"] and (len(rows) == 1 or -rows[1]["elpd_diff"] > 2 * rows[1]["dse"]))
+        r["decisive"], r["caveat"] = False, ""
+    if len(rows) > 1:
+        reasons = verdict_caveats(rows[0], rows[1])
+        rows[0]["decisive"], rows[0]["caveat"] = not reasons, "; ".join(reasons)
     return rows
 
 
-def _pairs(loos: dict, scope: str, participant: str) -> list[dict]:
+#: Diagnostics of a model without a fit-quality record (all checks pass vacuously).
+_NO_QUALITY = {"rhat_max": float("nan"), "ess_bulk_min": float("nan"), "divergences": 0, "ebfmi_min": float("nan"),
+               "interpolation_error": 0.0}
+
+
+def verdict_caveats(best: dict, second: dict) -> list[str]:
+    """Plain-language reasons why ``best``'s lead over ``second`` is not decisive (none: it is).
+
+    ``best`` and ``second`` are table rows (:data:`COMPARISON_COLUMNS`); the rules are :data:`VERDICT_RULES`.
+    """
+    lead, dse = -float(second["elpd_diff"]), float(second["dse"])
+    out = []
+    if not lead > 2 * dse:
+        out.append(f"the lead ({lead:.1f} ELPD) is within 2 SE of the difference ({2 * dse:.1f})")
+    rules = VERDICT_RULES
+    for r in (best, second):
+        name, bad = r["model"], []
+        if r["rhat_max"] == r["rhat_max"] and r["rhat_max"] > rules["rhat_max"]:
+            bad.append(f"R-hat {r['rhat_max']:.3f} > {rules['rhat_max']}")
+        elif r["rhat_max"] != r["rhat_max"] and r["ess_bulk_min"] == r["ess_bulk_min"]:
+            bad.append("R-hat not computable (one chain)")
+        if r["ess_bulk_min"] == r["ess_bulk_min"] and r["ess_bulk_min"] < rules["ess_bulk_min"]:
+            bad.append(f"bulk ESS {r['ess_bulk_min']:.0f} < {rules['ess_bulk_min']:.0f}")
+        if r["divergences"]:
+            bad.append(f"{int(r['divergences'])} divergent transitions")
+        if r["ebfmi_min"] == r["ebfmi_min"] and r["ebfmi_min"] < rules["ebfmi_min"]:
+            bad.append(f"E-BFMI {r['ebfmi_min']:.2f} < {rules['ebfmi_min']}")
+        if r["share_pareto_k_bad"] > rules["share_pareto_k_bad"]:
+            bad.append(f"Pareto k > {PARETO_K_BAD} on {100 * r['share_pareto_k_bad']:.1f}% of trials "
+                       f"(> {100 * rules['share_pareto_k_bad']:g}%)")
+        if bad:
+            out.append(f"{name}'s fit is not reliable ({', '.join(bad)})")
+    grid = float(best["interpolation_error"]) + float(second["interpolation_error"])
+    if grid and lead > 2 * dse and lead - grid <= 2 * dse:
+        out.append(f"the network grids' interpolation error ({grid:.1f} log-likelihood units over both fits) could "
+                   "undo the lead (refit on finer grids)")
+    return out
+
+
+def verdict_phrase(winner: dict) -> str:
+    """``"decisively"`` or ``"not decisively: <why>"`` for an entry of :meth:`Comparison.winners`."""
+    return "decisively" if winner["decisive"] else f"not decisively: {winner['caveat']}"
+
+
+def fit_quality(tree: xr.DataTree, participant: str) -> dict:
+    """One participant's diagnostics of a fit: R-hat, bulk ESS, divergences, E-BFMI, interpolation error."""
+    from cogflex.fit.checks import participant_diagnostics
+
+    d = participant_diagnostics(tree, participant)
+    checks = json.loads(tree.attrs.get("interpolation_check", "[]") or "[]")
+    err = max([abs(float(c["difference"])) for c in checks if str(c["participant"]) == participant], default=0.0)
+    return {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
+            "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]), "interpolation_error": err}
+
+
+def pool_quality(parts: list[dict]) -> dict:
+    """Diagnostics over several parts (shards' fits): the worst R-hat, ESS and E-BFMI, summed divergences and
+    interpolation errors."""
+    def worst(key, fn):
+        vals = [p[key] for p in parts if p[key] == p[key]]
+        return float(fn(vals)) if vals else float("nan")
+
+    return {"rhat_max": worst("rhat_max", max), "ess_bulk_min": worst("ess_bulk_min", min),
+            "divergences": int(sum(p["divergences"] for p in parts)), "ebfmi_min": worst("ebfmi_min", min),
+            "interpolation_error": float(sum(p["interpolation_error"] for p in parts))}
+
+
+def _pairs(loos: dict, scope: str, participant: str, quality: dict | None = None) -> list[dict]:
     names = list(loos)
     rows = []
     for i, a in enumerate(names):
@@ -315,9 +415,19 @@ def _pairs(loos: dict, scope: str, participant: str) -> list[dict]:
             d = np.asarray(loos[a].elpd_i, dtype=float).ravel() - np.asarray(loos[b].elpd_i, dtype=float).ravel()
             se = float(np.sqrt(d.size * d.var())) if d.size > 1 else float("nan")  # as ArviZ's dse
             diff = float(d.sum())
+            err = {m: ((quality or {}).get(m) or _NO_QUALITY)["interpolation_error"] for m in (a, b)}
             rows.append({"scope": scope, "participant": participant, "model_a": a, "model_b": b, "elpd_diff": diff,
-                         "se": se, "z": diff / se if se > 0 else float("nan")})
+                         "se": se, "z": diff / se if se > 0 else float("nan"), "interpolation_error_a": err[a],
+                         "interpolation_error_b": err[b]})
     return rows
+
+
+def _oriented(pair: dict, rank: dict) -> dict:
+    """``pair`` with model_a the higher-ranked model of the pooled comparison (difference and z negated)."""
+    if rank[pair["model_a"]] <= rank[pair["model_b"]]:
+        return pair
+    return dict(pair, model_a=pair["model_b"], model_b=pair["model_a"], elpd_diff=-pair["elpd_diff"], z=-pair["z"],
+                interpolation_error_a=pair["interpolation_error_b"], interpolation_error_b=pair["interpolation_error_a"])
 
 
 def _check_draws(fits: FitSet, thin: int) -> None:
@@ -458,12 +568,24 @@ def _participant_loos(fits: FitSet, thin: int, progress: bool = False) -> dict:
     """
     from tqdm.auto import tqdm
 
+    from cogflex.fit.checks import diagnostics
+
     models = fits.models
-    out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants}
+    out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants,
+           "quality": {}}
+    for m in models:  # the whole fit's diagnostics, for the pooled scope
+        tree = fits.trees[m]
+        d = diagnostics(tree)
+        out["quality"][m] = {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
+                             "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]),
+                             "interpolation_error": 0.0}
     for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
         loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
-        out["rows"].extend(_scope_rows(loos, "participant", pid))
-        out["pairs"].extend(_pairs(loos, "participant", pid))
+        quality = {m: fit_quality(fits.trees[m], pid) for m in models}
+        for m in models:
+            out["quality"][m]["interpolation_error"] += quality[m]["interpolation_error"]
+        out["rows"].extend(_scope_rows(loos, "participant", pid, quality))
+        out["pairs"].extend(_pairs(loos, "participant", pid, quality))
         for m, loo in loos.items():
             out["pointwise"][m].append(dataclasses.replace(loo, log_weights=None))
     return out
@@ -476,11 +598,14 @@ def _assemble(results: list[dict], models: list[str], *, thin: int) -> Compariso
     n_participants = sum(len(res["participants"]) for res in results)
     if n_participants > 1:
         loos = {m: pool_loos([loo for res in results for loo in res["pointwise"][m]]) for m in models}
-        rows = _scope_rows(loos, "pooled", "all") + rows
-        pairs = _pairs(loos, "pooled", "all") + pairs
+        quality = {m: pool_quality([res["quality"][m] for res in results]) for m in models}
+        rows = _scope_rows(loos, "pooled", "all", quality) + rows
+        pairs = _pairs(loos, "pooled", "all", quality) + pairs
     else:
         rows = [dict(r, scope="pooled", participant="all") for r in rows] + rows
         pairs = [dict(r, scope="pooled", participant="all") for r in pairs] + pairs
+    rank = {r["model"]: r["rank"] for r in rows if r["scope"] == "pooled"}
+    pairs = [_oriented(r, rank) for r in pairs]
     table = pd.DataFrame(rows)[COMPARISON_COLUMNS]
     per = table[table["scope"] == "participant"]
     n = max(n_participants, 1)
@@ -489,5 +614,5 @@ def _assemble(results: list[dict], models: list[str], *, thin: int) -> Compariso
                           "won_decisively": int(((per["model"] == m) & per["decisive"]).sum()),
                           "share_won": float(((per["model"] == m) & per["winner"]).sum() / n)}
                          for m in models])
-    pairwise = pd.DataFrame(pairs, columns=["scope", "participant", "model_a", "model_b", "elpd_diff", "se", "z"])
+    pairwise = pd.DataFrame(pairs, columns=PAIRWISE_COLUMNS)
     return Comparison(table=table, wins=wins, thin=thin, pairwise=pairwise)

@@ -5,7 +5,7 @@ group-level distributions, non-centred, when ``hierarchical``):
 
 - the scalar parameters with their priors;
 - each grid parameter as a logit-normal position in its box, its value a deterministic, its predictors the
-  multilinear interpolation of the participant's predictor table (:mod:`cogflex.fit.interpolate`);
+  (cubic or multilinear) interpolation of the participant's predictor table (:mod:`cogflex.fit.interpolate`);
 - each coefficient block;
 
 and the pointwise log-likelihood of :mod:`cogflex.fit.link` (joint density of correct and RT in s per
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cogflex.fit.interpolate import multilinear
+from cogflex.fit.interpolate import interpolate
 from cogflex.fit.link import pytensor_namespace
 from cogflex.fit.models.parameters import Prior
 from cogflex.fit.prepare import FitData, covariates
@@ -113,7 +113,7 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
                 raise ValueError(f"the {model.name} model needs one predictor table per participant")
             table = np.concatenate(tables, axis=-2)
             flat = pt.constant(table.reshape(-1, table.shape[-1]), name="predictor_table")
-            values = multilinear(xp, flat, table.shape[:-2], table.shape[-2], positions)
+            values = interpolate(xp, flat, table.shape[:-2], table.shape[-2], positions, model.interpolation)
             columns.update({name: values[:, k] for k, name in enumerate(model.predictors)})
         pointwise = model.formula.loglik(xp, theta, columns, pt.as_tensor(rt), pt.as_tensor(correct),
                                          pt.as_tensor(min_rt)[pidx])

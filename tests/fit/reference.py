@@ -143,6 +143,32 @@ def multilinear(table: np.ndarray, position: np.ndarray) -> np.ndarray:
     return out
 
 
+def catmull_rom(table: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Cubic Hermite interpolation along each grid axis in turn, slopes the central differences.
+
+    Each axis is padded with the linear extrapolation of its last two nodes (2 f_0 - f_1 below, likewise
+    above); within a cell [i, i+1] the value is the Hermite cubic through f_i, f_{i+1} with slopes
+    (f_{i+1} - f_{i-1}) / 2 and (f_{i+2} - f_i) / 2 (per unit node spacing).
+    """
+    out = np.asarray(table, dtype=float)
+    for pos in position:  # the leading axis is always the next grid axis
+        n = out.shape[0]
+        padded = np.concatenate([2 * out[:1] - out[1:2], out, 2 * out[-1:] - out[-2:-1]])
+        u = float(pos) * (n - 1)
+        i = min(int(np.floor(u)), n - 2)
+        t = u - i
+        f0, f1 = padded[i + 1], padded[i + 2]
+        m0, m1 = (padded[i + 2] - padded[i]) / 2, (padded[i + 3] - padded[i + 1]) / 2
+        h00, h10, h01, h11 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+        out = h00 * f0 + h10 * m0 + h01 * f1 + h11 * m1
+    return out
+
+
+def interpolant(method: str):
+    """The reference of a model's ``interpolation``: :func:`catmull_rom` or :func:`multilinear`."""
+    return {"cubic": catmull_rom, "linear": multilinear}[method]
+
+
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
     return -np.logaddexp(0.0, -x)
 

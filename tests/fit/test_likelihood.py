@@ -12,7 +12,7 @@ from cogflex.fit.prepare import prepare
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.tables import grid_points, predictor_table
 from tests.fit.helpers import evaluate, kept_mask, likelihood_part
-from tests.fit.reference import multilinear, pointwise_loglik, reference_covariates, run_reference
+from tests.fit.reference import interpolant, pointwise_loglik, reference_covariates, run_reference
 
 #: Link parameters per participant (sim01, sim02).
 LINK = {"acc_intercept": [2.0, 1.0], "acc_slope": [3.0, 1.5], "rt_intercept": [-0.8, -0.6], "rt_slope": [0.5, 1.2],
@@ -71,7 +71,7 @@ def test_nta_pointwise_loglik_matches_numpy(variant, request, trials, fd):
         ref = reference_predictors(spec, seq)
         np.testing.assert_allclose(tables[i], ref, rtol=1e-8, atol=1e-10)
         position = expit(np.array([v[i] for v in LOGITS[variant].values()]))
-        pred = multilinear(ref, position)
+        pred = interpolant(spec.interpolation)(ref, position)
         if i == 0:  # on a grid node the interpolation is the node's network run
             middle = tuple(p.points // 2 for p in spec.parameters.values())
             np.testing.assert_allclose(pred, ref[middle], rtol=1e-12)
@@ -163,7 +163,7 @@ def test_hierarchical_models_map_group_and_offsets_to_participant_values(descrip
     got = evaluate(model, pointwise, values)
     loss, margin = np.empty(len(rt)), np.empty(len(rt))
     for i in range(2):
-        pred = multilinear(tables[i], np.full(3, position[i]))
+        pred = interpolant(flexible.interpolation)(tables[i], np.full(3, position[i]))
         loss[pidx == i], margin[pidx == i] = pred[:, 0], pred[:, 1]
     want = pointwise_loglik(rt, correct, 2.0 + 2.0 * margin, -0.7 + 0.8 * loss, 0.35, 0.5 * min_rt[pidx])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)

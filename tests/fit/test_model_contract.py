@@ -29,7 +29,7 @@ from cogflex.fit.pymc_model import build_model
 from cogflex.fit.simulate import Design, design_trials, simulate_trials
 from cogflex.fit.tables import grid_points, predictor_table
 from tests.fit.helpers import TINY_NETWORK, evaluate, kept_mask
-from tests.fit.reference import multilinear, pointwise_loglik, reference_covariates, reference_moment, run_reference
+from tests.fit.reference import interpolant, pointwise_loglik, reference_covariates, reference_moment, run_reference
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "gate_change_model.py"
 REGISTERED = [*builtin_models(), str(EXAMPLE)]
@@ -123,7 +123,7 @@ def test_likelihood_matches_reference(name, trials):
             columns[col] = np.empty(len(rt))
             for i in range(2):
                 position = expit(np.array([logits[k][i] for k in model.grid]))
-                columns[col][pidx == i] = multilinear(per[i][col][..., None], position)[:, 0]
+                columns[col][pidx == i] = interpolant(model.interpolation)(per[i][col][..., None], position)[:, 0]
     theta = {k: np.asarray(v)[pidx] for k, v in values.items() if not k.endswith("_logit")}
     for derived in model.formula.derived:  # written out here from the models' documented definitions
         if derived.name not in DERIVED:

@@ -10,7 +10,7 @@ from cogflex.errors import ConfigError, DivergenceError
 from cogflex.fit.network import NetworkSettings, full_sequence, run_network
 from cogflex.fit.prepare import prepare
 from cogflex.fit.tables import grid_points, predictor_table
-from tests.fit.reference import multilinear, regularizer_gradient, run_reference
+from tests.fit.reference import catmull_rom, multilinear, regularizer_gradient, run_reference
 
 SETTINGS = NetworkSettings(substeps=4, tutorial_blocks=2, tutorial_block_trials=40, max_practice_trials=60,
                            dtype="float64", seed=3)
@@ -233,3 +233,79 @@ def test_interpolation_gradient_is_the_cell_slope():
     grad = pytensor.function([pos], pt.grad(loss.sum(), pos))
     # position 0.5 lies in cell [1/3, 2/3]: slope (t[2] - t[1]) * (points - 1)
     np.testing.assert_allclose(grad([0.5]), [(table[2, :, 0] - table[1, :, 0]).sum() * 3], rtol=1e-10)
+
+
+# -- the cubic (C1) interpolant, the models' default ------------------------------------------------------------
+
+
+def _cubic(table, positions, pidx=None, *, shared=False, grad=False):
+    """The engine's cubic interpolant in PyTensor (per-trial or shared positions); optionally d/dpos."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from cogflex.fit.interpolate import interpolate
+    from cogflex.fit.link import pytensor_namespace
+
+    flat = pt.constant(table.reshape(-1, table.shape[-1]))
+    if shared:
+        pos = [pt.dscalar(f"p{d}") for d in range(len(positions))]
+        args = pos
+    else:
+        pos = [pt.dvector(f"p{d}") for d in range(len(positions))]
+        args = [p[pidx] for p in pos]
+    out = interpolate(pytensor_namespace(), flat, table.shape[:-2], table.shape[-2], args, "cubic")
+    outputs = pt.grad(out.sum(), pos) if grad else out
+    return pytensor.function(pos, outputs)(*[np.asarray(p, dtype=float) for p in positions])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_cubic_interpolation_matches_the_hermite_reference(shared):
+    """Exact at every node, and the Catmull-Rom cubic (edge nodes extrapolated linearly) in between."""
+    from cogflex.fit.interpolate import interpolate_table
+
+    rng = np.random.default_rng(4)
+    table = rng.normal(size=(5, 4, 6, 2))  # grid 5 x 4, 6 trials, 2 predictors
+    pidx = np.zeros(6, dtype=int)
+    for i, j in ((0, 0), (2, 1), (4, 3), (1, 3)):
+        pos = [i / 4, j / 3]
+        got = _cubic(table, pos if shared else [[p] for p in pos], pidx, shared=shared)
+        np.testing.assert_allclose(got, table[i, j], rtol=1e-12, atol=1e-12)
+    for pos in ([0.3, 0.55], [0.77, 0.01], [1.0, 1.0], [0.0, 0.999], [0.1, 0.9], [0.6, 0.4]):
+        want = catmull_rom(table, np.array(pos))
+        got = _cubic(table, pos if shared else [[p] for p in pos], pidx, shared=shared)
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(interpolate_table(table, pos), want, rtol=1e-11, atol=1e-12)
+
+
+def test_cubic_interpolation_reproduces_linear_and_interior_quadratic_functions():
+    from cogflex.fit.interpolate import interpolate_table
+
+    x = np.linspace(0, 1, 7)
+    linear = (2.0 - 3.0 * x)[:, None, None]
+    quadratic = (1.0 + x - 4.0 * x**2)[:, None, None]
+    for u in (0.0, 0.05, 0.4, 0.77, 0.95, 1.0):
+        assert interpolate_table(linear, [u])[0, 0] == pytest.approx(2.0 - 3.0 * u, abs=1e-12)
+    for u in (1 / 6 + 0.03, 0.4, 0.61, 5 / 6 - 0.01):  # cells away from the box's ends
+        assert interpolate_table(quadratic, [u])[0, 0] == pytest.approx(1.0 + u - 4.0 * u**2, abs=1e-12)
+
+
+def test_cubic_interpolation_has_a_continuous_gradient_at_nodes_and_a_higher_order():
+    """The multilinear slope jumps at a node; the cubic one does not, and its error falls ~h^3."""
+    table = np.sin(3 * np.linspace(0, 1, 6))[:, None, None] * np.array([1.0, -2.0])
+    pidx = np.zeros(1, dtype=int)
+    node = 2 / 5
+    left, right = (_cubic(table, [[node + d]], pidx, grad=True)[0] for d in (-1e-9, 1e-9))
+    np.testing.assert_allclose(left, right, rtol=1e-6)
+    lin_left, lin_right = (_interpolant(table, [[node + d]], pidx)[0].sum() for d in (-1e-3, 1e-3))
+    assert abs(_interpolant(table, [[node]], pidx)[0].sum() * 2 - lin_left - lin_right) > 1e-5
+
+    from cogflex.fit.interpolate import interpolate_table
+
+    u = np.linspace(0.01, 0.99, 97)
+
+    def error(points, method):
+        grid = np.sin(3 * np.linspace(0, 1, points))[:, None, None]
+        return max(abs(interpolate_table(grid, [v], method)[0, 0] - np.sin(3 * v)) for v in u)
+
+    assert error(9, "cubic") < error(9, "linear") / 5
+    assert error(17, "cubic") < error(9, "cubic") / 4  # h^3 in the interior, h^2 at the ends at worst

@@ -57,6 +57,83 @@ def _synthetic_fit(seed: int, rho: tuple[float, float], draws: int = 1000) -> xr
     return tree
 
 
+def _verdict_pair(**change) -> FitSet:
+    """Two synthetic fits of the same trials, "good" ahead of "worse" by ~0.5 ELPD per trial (50 trials), both
+    converged (independent draws); ``change`` alters the good fit: ``offset`` shifts chain 0 of its posterior,
+    ``divergences`` marks draws divergent, ``interpolation`` records an interpolation error per participant."""
+    good = _synthetic_fit(1, (0.0, 0.0))
+    ll = good["log_likelihood"].to_dataset()
+    rng = np.random.default_rng(5)
+    shape = ll["trial"].shape
+    good["log_likelihood"] = xr.DataTree(ll.assign(trial=ll["trial"] * 0 - 1.0 + 0.02 * rng.normal(size=shape)))
+    worse = good.copy(deep=True)
+    worse["log_likelihood"] = xr.DataTree(ll.assign(trial=ll["trial"] * 0 - 1.5 + 0.02 * rng.normal(size=shape)))
+    worse.attrs["model"] = "worse"
+    good.attrs["model"] = "good"
+    if "offset" in change:
+        post = good["posterior"].to_dataset()
+        shift = xr.zeros_like(post["theta"]) + (post["chain"] == 0) * change["offset"]
+        good["posterior"] = xr.DataTree(post.assign(theta=post["theta"] + shift))
+    stats = xr.Dataset({"diverging": (("chain", "draw"), np.zeros((2, 1000), bool))})
+    if "divergences" in change:
+        stats["diverging"][0, :change["divergences"]] = True
+    good["sample_stats"] = xr.DataTree(stats)
+    if "interpolation" in change:
+        good.attrs["interpolation_check"] = json.dumps([{"participant": p, "difference": change["interpolation"]}
+                                                        for p in ("p1", "p2")])
+    return FitSet({"good": good, "worse": worse})
+
+
+@pytest.mark.parametrize("change, caveat", [
+    ({}, ""),
+    ({"offset": 1.0}, "good's fit is not reliable (R-hat"),
+    ({"divergences": 5}, "good's fit is not reliable (5 divergent transitions)"),
+    ({"interpolation": 15.0}, "interpolation error (30.0 log-likelihood units over both fits) could undo the lead"),
+])
+def test_diagnostics_gate_the_verdict(change, caveat):
+    """A lead of many SE is decisive only when both fits pass the verdict rules; otherwise the caveat says why."""
+    cmp = compare_fits(_verdict_pair(**change))
+    w = cmp.winners()["all"]
+    assert w["model"] == "good" and w["elpd_diff"] > 10 * w["dse"]
+    assert w["decisive"] == (not caveat)
+    assert caveat in w["caveat"] and (w["caveat"] == "") == (not caveat)
+    pooled = cmp.pooled().set_index("model")
+    if "offset" in change:
+        assert pooled.at["good", "rhat_max"] > 1.01 >= pooled.at["worse", "rhat_max"]
+    if "divergences" in change:
+        assert pooled.at["good", "divergences"] == 5 and pooled.at["worse", "divergences"] == 0
+    if "interpolation" in change:
+        assert pooled.at["good", "interpolation_error"] == 30.0
+        per = cmp.per_participant()
+        assert (per.loc[per["model"] == "good", "interpolation_error"] == 15.0).all()
+        pw = cmp.pairwise.set_index("participant")
+        assert pw.at["all", "interpolation_error_a"] == 30.0 and pw.at["all", "interpolation_error_b"] == 0.0
+
+
+def test_pairwise_sign_does_not_depend_on_the_order_of_the_fits():
+    """model_a is the pooled winner, so the same fits give the same pairwise table in either order."""
+    fits = _verdict_pair()
+    forward = compare_fits(fits).pairwise
+    backward = compare_fits(FitSet(dict(reversed(list(fits.trees.items()))))).pairwise
+    pd.testing.assert_frame_equal(forward, backward)
+    assert (forward["model_a"] == "good").all() and (forward["elpd_diff"] > 0).all()
+
+
+def test_one_model_or_the_same_fit_twice_is_refused(fit_files, tmp_path, capsys):
+    """A single model, or the same file twice, is a one-line error (exit 2), not a verdict."""
+    one = fit_files["descriptive"]
+    with pytest.raises(CogflexError, match="only one model to compare"):
+        load_fits([one])
+    with pytest.raises(CogflexError, match="only one model to compare"):
+        compare_fits(FitSet({"descriptive": load_fit(one)}))
+    with pytest.raises(CogflexError, match="the same fit file given twice"):
+        load_fits([one, one])
+    for args, fragment in (([one], "only one model"), ([one, one], "given twice")):
+        status, _, err = cli(capsys, "compare", *args, "--out", tmp_path / "c.csv")
+        assert_one_line_error(status, err, fragment)
+    assert not (tmp_path / "c.csv").exists()
+
+
 def test_pooled_elpd_is_the_sum_when_participants_mix_differently():
     """Pooled = sum of participants also when their chains' efficiencies differ (PSIS tail length depends on it)."""
     fits = FitSet({"a": _synthetic_fit(1, (0.0, 0.97)), "b": _synthetic_fit(2, (0.5, 0.0))})
@@ -97,7 +174,9 @@ def test_winners_agree_with_the_table(comparison):
         assert w["model"] == g.loc[0, "model"] and w["runner_up"] == g.loc[1, "model"]
         assert w["elpd_diff"] == pytest.approx(g.loc[0, "elpd_loo"] - g.loc[1, "elpd_loo"], abs=1e-9)
         assert w["dse"] == pytest.approx(g.loc[1, "dse"])
-        assert w["decisive"] == (w["elpd_diff"] > 2 * w["dse"])
+        margin = w["elpd_diff"] > 2 * w["dse"]
+        assert w["decisive"] == (margin and not w["caveat"])
+        assert bool(w["caveat"]) == (not w["decisive"])  # a lead that is not decisive says why
     wins = comparison.wins.set_index("model")
     per = {pid: w["model"] for pid, w in winners.items() if pid != "all"}
     for model in wins.index:
