@@ -247,9 +247,9 @@ def _grid_cautions(pairwise: list[dict], interpolation: dict, participants: list
     """Pairwise leads that the network grid's interpolation error could undo.
 
     A fit's ``interpolation_check`` gives, per participant, exact minus interpolated log-likelihood at the
-    posterior (the largest in size over the mean and several draws). Correcting a lead by the two models' differences is a rough estimate (at one point, not
-    over the posterior); a decisive lead (> 2 SE of the difference) whose corrected value falls below 2 SE is
-    flagged: the grid error could change the verdict. (Leads within 2 SE are undecided anyway.)
+    posterior (the largest in size over the mean and several draws). Correcting a lead by the two models'
+    differences is a rough estimate (at a few points, not over the posterior); a decisive lead (> 2 SE of
+    the difference) whose corrected value falls below 2 SE is flagged: the grid error could change the verdict. (Leads within 2 SE are undecided anyway.)
     """
     out = []
     for r in pairwise:
@@ -359,8 +359,8 @@ def _verdict(report: dict) -> str:
         who = "all participants" if c["participant"] == "all" else f"participant {html.escape(c['participant'])}"
         lines.append(f"<span class='caution'>&#9888; {who}: the lead of {html.escape(c['model'])} over "
                      f"{html.escape(c['other'])} ({c['elpd_diff']:.1f} &plusmn; {c['se']:.1f}) is within the network "
-                     f"grid's interpolation error (exact minus interpolated log-likelihood at the posterior, largest over "
-                     f"the mean and the checked draws: "
+                     f"grid's interpolation error (exact minus interpolated log-likelihood at the posterior, "
+                     f"largest over the mean and the checked draws: "
                      f"{c['interpolation_model']:+.1f} vs {c['interpolation_other']:+.1f}; corrected lead about "
                      f"{c['corrected_elpd_diff']:.1f}): treat it as undecided, or refit with finer grids.</span>")
     bad = [r for r in cmp["pooled"] if r["share_pareto_k_bad"] > 0]

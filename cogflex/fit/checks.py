@@ -19,7 +19,8 @@ from cogflex.fit.interpolate import interpolate_table
 from cogflex.fit.link import NUMPY
 from cogflex.fit.prepare import FitData, covariates
 
-__all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check", "interpolation_warnings"]
+__all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check",
+           "interpolation_warnings"]
 
 
 #: Posterior draws (besides the mean) at which :func:`interpolation_check` runs the network exactly.
@@ -103,8 +104,11 @@ def participant_diagnostics(tree: xr.DataTree, participant: str) -> dict:
 
 
 def diagnostics(tree: xr.DataTree) -> dict:
-    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit (R-hat is NaN with a single chain; without
-    ``sample_stats``, as in some outside fits, no divergences and a NaN E-BFMI)."""
+    """R-hat, bulk/tail ESS, divergences and E-BFMI of a fit.
+
+    R-hat is NaN with a single chain; without ``sample_stats`` (some outside fits) there are no divergences
+    and E-BFMI is NaN.
+    """
     with quiet_numerics():
         return _diagnostics(tree)
 

@@ -38,8 +38,8 @@ from cogflex.fit.schema import check_fit, load_fit
 from cogflex.io import atomic_path
 
 __all__ = ["Comparison", "FitSet", "compare_fits", "check_comparable", "load_fits", "find_fit_files",
-           "PARETO_K_BAD", "COMPARISON_COLUMNS", "PAIRWISE_COLUMNS", "VERDICT_RULES", "verdict_phrase", "MIN_DRAWS", "check_fit", "group_shards", "compare_shards",
-           "pool_loos"]
+           "PARETO_K_BAD", "COMPARISON_COLUMNS", "PAIRWISE_COLUMNS", "VERDICT_RULES", "verdict_phrase", "MIN_DRAWS",
+           "check_fit", "group_shards", "compare_shards", "pool_loos"]
 
 #: Pareto k above this value makes a trial's PSIS estimate unreliable (Vehtari et al. 2024: 0.7 for S > 2,200).
 PARETO_K_BAD = 0.7
@@ -396,8 +396,7 @@ def fit_quality(tree: xr.DataTree, participant: str) -> dict:
 
 
 def pool_quality(parts: list[dict]) -> dict:
-    """Diagnostics over several parts (shards' fits): the worst R-hat, ESS and E-BFMI, summed divergences and
-    interpolation errors."""
+    """Diagnostics over several parts (shards' fits): worst R-hat, ESS and E-BFMI; summed divergences, errors."""
     def worst(key, fn):
         vals = [p[key] for p in parts if p[key] == p[key]]
         return float(fn(vals)) if vals else float("nan")
@@ -427,7 +426,8 @@ def _oriented(pair: dict, rank: dict) -> dict:
     if rank[pair["model_a"]] <= rank[pair["model_b"]]:
         return pair
     return dict(pair, model_a=pair["model_b"], model_b=pair["model_a"], elpd_diff=-pair["elpd_diff"], z=-pair["z"],
-                interpolation_error_a=pair["interpolation_error_b"], interpolation_error_b=pair["interpolation_error_a"])
+                interpolation_error_a=pair["interpolation_error_b"],
+                interpolation_error_b=pair["interpolation_error_a"])
 
 
 def _check_draws(fits: FitSet, thin: int) -> None:
