@@ -249,7 +249,8 @@ def _grid_cautions(pairwise: list[dict], interpolation: dict, participants: list
     A fit's ``interpolation_check`` gives, per participant, exact minus interpolated log-likelihood at the
     posterior (the largest in size over the mean and several draws). Correcting a lead by the two models'
     differences is a rough estimate (at a few points, not over the posterior); a decisive lead (> 2 SE of
-    the difference) whose corrected value falls below 2 SE is flagged: the grid error could change the verdict. (Leads within 2 SE are undecided anyway.)
+    the difference) whose corrected value falls below 2 SE is flagged: the grid error could change the
+    verdict. (Leads within 2 SE are undecided anyway.)
     """
     out = []
     for r in pairwise:
