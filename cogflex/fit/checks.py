@@ -20,7 +20,7 @@ from cogflex.fit.link import NUMPY
 from cogflex.fit.prepare import FitData, covariates
 
 __all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check",
-           "interpolation_warnings"]
+           "interpolation_warnings", "box_bound_check", "box_bound_warnings"]
 
 
 #: Posterior draws (besides the mean) at which :func:`interpolation_check` runs the network exactly.
@@ -72,6 +72,39 @@ def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior,
                     "difference_at_mean": diffs[0], "differences": diffs, "draws_checked": len(picks),
                     "interpolation": model.interpolation, "difference": worst})
     return out
+
+
+#: A grid parameter's posterior is "at a bound" when more than BOUND_SHARE of its draws lie within
+#: BOUND_ZONE (in box position, 0..1) of the box's lower or upper end.
+BOUND_ZONE, BOUND_SHARE = 0.02, 0.1
+
+
+def box_bound_check(model, posterior) -> list[dict]:
+    """Grid parameters whose posterior piles against a bound of the model's box, per participant.
+
+    The box is a modelling choice, not a property of the participant: a posterior pressed against it says
+    that the data want values outside it (widen the box in the model's ``[parameters]`` and refit), and
+    the interval reported is cut by the box.
+    """
+    out = []
+    for name, gp in model.grid.items():
+        da = posterior[name]
+        for pid in (da["participant"].values if "participant" in da.dims else [None]):
+            sub = da.sel(participant=pid) if pid is not None else da
+            pos = np.asarray(gp.position(np.asarray(sub.values, dtype=float).ravel()), dtype=float)
+            for bound, share, edge in (("lower", float(np.mean(pos < BOUND_ZONE)), gp.lower),
+                                       ("upper", float(np.mean(pos > 1 - BOUND_ZONE)), gp.upper)):
+                if share > BOUND_SHARE:
+                    out.append({"participant": str(pid), "parameter": name, "bound": bound, "edge": float(edge),
+                                "share": share, "median": float(np.median(sub.values))})
+    return out
+
+
+def box_bound_warnings(entries: list[dict]) -> list[str]:
+    """Plain-language warnings for :func:`box_bound_check` entries."""
+    return [f"participant {e['participant']}: the posterior of {e['parameter']} is pressed against the {e['bound']} "
+            f"bound of its box ({100 * e['share']:.0f}% of draws at {e['edge']:g}, median {e['median']:.3g}): the data "
+            "want values outside the box; widen it in the model's [parameters] and refit" for e in entries]
 
 
 def _loglik(model, theta: dict, base: dict, pred: np.ndarray, rt: np.ndarray, correct: np.ndarray) -> float:

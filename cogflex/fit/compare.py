@@ -370,6 +370,7 @@ def verdict_caveats(best: dict, second: dict) -> list[str]:
         if r["share_pareto_k_bad"] > rules["share_pareto_k_bad"]:
             bad.append(f"Pareto k > {PARETO_K_BAD} on {100 * r['share_pareto_k_bad']:.1f}% of trials "
                        f"(> {100 * rules['share_pareto_k_bad']:g}%)")
+        bad += list(r.get("box_bounds") or [])
         if bad:
             out.append(f"{name}'s fit is not reliable ({', '.join(bad)})")
     grid = float(best["interpolation_error"]) + float(second["interpolation_error"])
@@ -391,8 +392,11 @@ def fit_quality(tree: xr.DataTree, participant: str) -> dict:
     d = participant_diagnostics(tree, participant)
     checks = json.loads(tree.attrs.get("interpolation_check", "[]") or "[]")
     err = max([abs(float(c["difference"])) for c in checks if str(c["participant"]) == participant], default=0.0)
+    bounds = sorted({f"{b['parameter']} at its {b['bound']} bound" for b in json.loads(tree.attrs.get(
+        "box_bounds", "[]") or "[]") if str(b["participant"]) in (participant, "None")})
     return {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
-            "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]), "interpolation_error": err}
+            "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]), "interpolation_error": err,
+            "box_bounds": bounds}
 
 
 def pool_quality(parts: list[dict]) -> dict:
@@ -403,7 +407,8 @@ def pool_quality(parts: list[dict]) -> dict:
 
     return {"rhat_max": worst("rhat_max", max), "ess_bulk_min": worst("ess_bulk_min", min),
             "divergences": int(sum(p["divergences"] for p in parts)), "ebfmi_min": worst("ebfmi_min", min),
-            "interpolation_error": float(sum(p["interpolation_error"] for p in parts))}
+            "interpolation_error": float(sum(p["interpolation_error"] for p in parts)),
+            "box_bounds": sorted({b for p in parts for b in p.get("box_bounds", [])})}
 
 
 def _pairs(loos: dict, scope: str, participant: str, quality: dict | None = None) -> list[dict]:
@@ -578,12 +583,13 @@ def _participant_loos(fits: FitSet, thin: int, progress: bool = False) -> dict:
         d = diagnostics(tree)
         out["quality"][m] = {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
                              "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]),
-                             "interpolation_error": 0.0}
+                             "interpolation_error": 0.0, "box_bounds": []}
     for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
         loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
         quality = {m: fit_quality(fits.trees[m], pid) for m in models}
         for m in models:
             out["quality"][m]["interpolation_error"] += quality[m]["interpolation_error"]
+            out["quality"][m]["box_bounds"] = sorted({*out["quality"][m]["box_bounds"], *quality[m]["box_bounds"]})
         out["rows"].extend(_scope_rows(loos, "participant", pid, quality))
         out["pairs"].extend(_pairs(loos, "participant", pid, quality))
         for m, loo in loos.items():

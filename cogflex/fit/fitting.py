@@ -23,7 +23,8 @@ import xarray as xr
 from cogflex import __version__
 from cogflex.data.dataset import TrialData
 from cogflex.errors import CogflexError, ConfigError
-from cogflex.fit.checks import diagnostic_warnings, diagnostics, interpolation_warnings, quiet_numerics
+from cogflex.fit.checks import (box_bound_warnings, diagnostic_warnings, diagnostics, interpolation_warnings,
+                                quiet_numerics)
 from cogflex.fit.executor import LocalExecutor
 from cogflex.fit.models import CognitiveModel, load_model
 from cogflex.fit.options import SAMPLER_DEFAULTS, FitOptions
@@ -249,6 +250,7 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             "data_digest": attrs["data_digest"], "trial_set": attrs["trial_set"],
             "notes": json.loads(attrs["notes"]), "fixed_parameters": fixed_parameters(tree),
             "interpolation_check": json.loads(attrs.get("interpolation_check", "[]")),
+            "box_bounds": json.loads(attrs.get("box_bounds", "[]")),
             "warnings": diagnostic_warnings(diag) + interpolation_warnings(json.loads(attrs.get(
-                "interpolation_check", "[]"))),
+                "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]"))),
             "parameters": params}

@@ -81,6 +81,9 @@ def _verdict_pair(**change) -> FitSet:
     if "interpolation" in change:
         good.attrs["interpolation_check"] = json.dumps([{"participant": p, "difference": change["interpolation"]}
                                                         for p in ("p1", "p2")])
+    if "bound" in change:
+        good.attrs["box_bounds"] = json.dumps([{"participant": "p2", "parameter": change["bound"], "bound": "lower",
+                                                "edge": 0.3, "share": 0.6, "median": 0.31}])
     return FitSet({"good": good, "worse": worse})
 
 
@@ -89,6 +92,7 @@ def _verdict_pair(**change) -> FitSet:
     ({"offset": 1.0}, "good's fit is not reliable (R-hat"),
     ({"divergences": 5}, "good's fit is not reliable (5 divergent transitions)"),
     ({"interpolation": 15.0}, "interpolation error (30.0 log-likelihood units over both fits) could undo the lead"),
+    ({"bound": "gate_timescale"}, "good's fit is not reliable (gate_timescale at its lower bound)"),
 ])
 def test_diagnostics_gate_the_verdict(change, caveat):
     """A lead of many SE is decisive only when both fits pass the verdict rules; otherwise the caveat says why."""

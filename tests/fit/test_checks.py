@@ -1,0 +1,41 @@
+"""Checks of a fit that do not need sampling: a posterior pressed against its model's box."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from cogflex.fit.checks import BOUND_SHARE, BOUND_ZONE, box_bound_check, box_bound_warnings
+from cogflex.fit.models import load_model
+
+
+def _posterior(model, positions: dict[str, np.ndarray]) -> xr.Dataset:
+    """A posterior over (chain, draw, participant) whose grid parameters sit at the given box positions."""
+    data = {name: (("chain", "draw", "participant"), model.grid[name].value(pos))
+            for name, pos in positions.items()}
+    return xr.Dataset(data, coords={"participant": ["a", "b"]})
+
+
+def test_a_posterior_piled_against_a_box_bound_is_flagged():
+    """Participant a's tau_c sits at the bottom of the box and b's tau_W at the top; the others are inside."""
+    model = load_model("flexible-reconfig")
+    rng = np.random.default_rng(0)
+    inside = rng.uniform(0.3, 0.7, size=(2, 200, 2))
+    tau_c, tau_w = inside.copy(), inside.copy()
+    tau_c[..., 0] = rng.uniform(0.0, BOUND_ZONE / 2, size=(2, 200))  # a: all draws at the lower end
+    tau_w[..., 1] = np.where(rng.uniform(size=(2, 200)) < 2 * BOUND_SHARE, 0.995, 0.9)  # b: ~20% at the upper end
+    found = box_bound_check(model, _posterior(model, {"gate_timescale": tau_c, "weight_timescale": tau_w}))
+    assert {(e["participant"], e["parameter"], e["bound"]) for e in found} == {
+        ("a", "gate_timescale", "lower"), ("b", "weight_timescale", "upper")}
+    lower = next(e for e in found if e["participant"] == "a")
+    assert lower["edge"] == model.grid["gate_timescale"].lower and lower["share"] == 1.0
+    (line,) = [w for w in box_bound_warnings(found) if "gate_timescale" in w]
+    assert "participant a" in line and "lower bound" in line and "widen it" in line
+
+
+def test_a_posterior_inside_its_box_is_not_flagged():
+    model = load_model("forgetful-reconfig")
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(BOUND_ZONE, 1 - BOUND_ZONE, size=(2, 300, 2))
+    pos[0, :20, 0] = 0.001  # a few draws (3%) at the bound are not a pile
+    assert box_bound_check(model, _posterior(model, {"timescale": pos})) == []
