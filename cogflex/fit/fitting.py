@@ -23,8 +23,13 @@ import xarray as xr
 from cogflex import __version__
 from cogflex.data.dataset import TrialData
 from cogflex.errors import CogflexError, ConfigError
-from cogflex.fit.checks import (box_bound_warnings, diagnostic_warnings, diagnostics, interpolation_warnings,
-                                quiet_numerics)
+from cogflex.fit.checks import (
+    box_bound_warnings,
+    diagnostic_warnings,
+    diagnostics,
+    interpolation_warnings,
+    quiet_numerics,
+)
 from cogflex.fit.executor import LocalExecutor
 from cogflex.fit.models import CognitiveModel, load_model
 from cogflex.fit.options import SAMPLER_DEFAULTS, FitOptions
