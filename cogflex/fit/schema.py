@@ -41,7 +41,8 @@ __all__ = ["FIT_ATTRS", "OBSERVED_VARIABLES", "fit_tree", "save_tree", "load_fit
 FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical": int, "seconds": dict,
               "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
               "notes": list, "model_spec": dict}
-OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "job_seeds": list, "mode_search": list, "tune": int}
+OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "job_seeds": list, "mode_search": list,
+                      "tune": int}
 OBSERVED_VARIABLES = ("rt", "correct", "participant", "session", "switch", "congruent", "run_position", "row")
 
 
