@@ -394,7 +394,7 @@ def run_child_mode() -> None:
     specs = {"descriptive": load_model("descriptive"), "nta-small": small_nta()}
     if args.warm_up:
         # The extra last player only: compiles what every participant shares (untimed).
-        options = FitOptions(draws=20, tune=20, chains=1, seed=1, progress=False)
+        options = FitOptions(draws=25, tune=20, chains=1, seed=1, progress=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
             for name in ("descriptive", "nta-small") if args.nta_players else ("descriptive",):

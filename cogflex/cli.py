@@ -44,11 +44,13 @@ def _load(args: argparse.Namespace):
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from cogflex.errors import ConfigError
+    from cogflex.io import check_output_dir
     from cogflex.nta import plots, simulate
 
     config = _load(args)
     if config.sweep.axes:
         raise ConfigError("sweep", f"{config.name} defines a [sweep] grid; run it with `cogflex sweep {args.config}`")
+    check_output_dir(args.out or f"cogflex-{config.name}")
     result = simulate(config, device=args.device, progress=not args.quiet)
     out = Path(args.out or f"cogflex-{config.name}")
     paths = result.save(out)

@@ -11,7 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json", "json_ready", "save_figure"]
+__all__ = ["atomic_path", "write_json", "json_ready", "save_figure", "check_output_dir"]
+
+
+def check_output_dir(path: str | Path, field: str = "--out") -> Path:
+    """``path`` as an output folder that can be made: refuse a file there, or a file in its way, in one line."""
+    from cogflex.errors import ConfigError
+
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            what = "is a file" if p == path else f"cannot be made: {p} is a file"
+            raise ConfigError(field, f"{path} {what}; give a folder for the outputs")
+    return path
 
 
 @contextlib.contextmanager

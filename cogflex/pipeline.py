@@ -53,8 +53,8 @@ from typing import Literal
 
 from cogflex import resources
 from cogflex.errors import CogflexError, ConfigError
-from cogflex.fit.options import SAMPLER_DEFAULTS
-from cogflex.io import atomic_path, write_json
+from cogflex.fit.options import SAMPLER_DEFAULTS, FitOptions, check_seed
+from cogflex.io import atomic_path, check_output_dir, write_json
 from cogflex.typed_config import from_mapping, read_toml, to_mapping
 
 __all__ = ["Pipeline", "DataStep", "FitStep", "PPCStep", "ReportStep", "load_pipeline", "run_pipeline",
@@ -98,6 +98,9 @@ class FitStep:
             raise ConfigError("models", "a model is listed twice")
         if self.jobs < 1:
             raise ConfigError("jobs", "must be at least 1")
+        # the sampler settings' own checks (chains, draws, seed ...), before any output folder is made
+        FitOptions(draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
+                   target_accept=self.target_accept, sampler=self.sampler)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class PPCStep:
     def __post_init__(self) -> None:
         if self.draws < 0 or self.draws == 1:
             raise ConfigError("draws", "0 (no checks) or at least 2 replications")
+        check_seed(self.seed)
         if self.practice_bins and len(self.practice_bins) < 2:
             raise ConfigError("practice_bins", "needs at least two edges")
 
@@ -289,17 +293,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     if out is not None:
         pipe = replace(pipe, out=str(Path(out).resolve()))
     out_dir = pipe.out_dir
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise ConfigError("out", f"{out_dir} (or a folder above it) is a file, not a folder") from None
-    except OSError as exc:
-        raise ConfigError("out", f"cannot create the output folder {out_dir} ({exc.strerror or exc})") from None
-    stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
-    for p in stale:  # temporary files of a run that was killed while writing (SIGKILL, power loss)
-        p.unlink()
-    if stale:
-        log(f"removed {len(stale)} temporary file(s) left by an interrupted run: {', '.join(p.name for p in stale)}")
+    check_output_dir(out_dir, "out")
     start = time.perf_counter()
     steps: list[dict] = []
 
@@ -314,15 +308,27 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
         f"{fd.n_trials:,} trials enter the likelihood (first trial of each session and RTs outside 0.15-3 s removed)")
     step("data", t0, trials=len(data.trials), trials_fitted=fd.n_trials, participants=fd.participants,
          data_digest=fd.digest)
+    specs = [load_model(pipe.path(m) if m.endswith((".toml", ".py")) else m) for m in pipe.fit.models]
+    # the output folder is made only once the data and every model have loaded
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError("out", f"{out_dir} (or a folder above it) is a file, not a folder") from None
+    except OSError as exc:
+        raise ConfigError("out", f"cannot create the output folder {out_dir} ({exc.strerror or exc})") from None
+    stale = [p for p in out_dir.rglob(".*.part") if p.is_file()]
+    for p in stale:  # temporary files of a run that was killed while writing (SIGKILL, power loss)
+        p.unlink()
+    if stale:
+        log(f"removed {len(stale)} temporary file(s) left by an interrupted run: {', '.join(p.name for p in stale)}")
 
     options = FitOptions(draws=pipe.fit.draws, tune=pipe.fit.tune, chains=pipe.fit.chains, seed=pipe.fit.seed,
                          sampler=pipe.fit.sampler, target_accept=pipe.fit.target_accept,
                          hierarchical=pipe.fit.hierarchical, progress=progress)
     fits_dir = out_dir / "fits"
     paths = []
-    for model in pipe.fit.models:
+    for spec in specs:
         t0 = time.perf_counter()
-        spec = load_model(pipe.path(model) if model.endswith((".toml", ".py")) else model)
         path = fits_dir / f"{spec.name}.nc"
         done, why = _finished(path, _expected_attrs(spec, fd, pipe))
         if done:

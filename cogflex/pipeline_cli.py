@@ -62,9 +62,11 @@ def _report_data(args, fits):
 
 def _cmd_report(args) -> int:
     from cogflex.fit.compare import compare_fits, load_fits
+    from cogflex.fit.options import check_seed
     from cogflex.fit.ppc import posterior_predictive_check
     from cogflex.report import write_report
 
+    check_seed(args.ppc_seed, "--ppc-seed")
     fits = load_fits(args.fits)
     comparison = compare_fits(fits, thin=args.thin, progress=not args.quiet)
     out = Path(args.out)

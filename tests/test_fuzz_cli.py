@@ -210,7 +210,7 @@ def no_sampling(monkeypatch):
     monkeypatch.setattr(cogflex.fit.fitting, "sample_job", fake_fit_one)
 
 
-FIT_ARGS = ["--draws", "10", "--tune", "10", "--chains", "1", "--quiet"]
+FIT_ARGS = ["--draws", "25", "--tune", "10", "--chains", "1", "--quiet"]
 
 
 @settings(max_examples=examples(60), **SETTINGS)

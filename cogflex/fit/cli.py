@@ -140,9 +140,11 @@ def _cmd_simulate_data(args) -> int:
 
     from cogflex.errors import ConfigError
     from cogflex.fit.models import load_model
+    from cogflex.fit.options import check_seed
     from cogflex.fit.simulate import Design, design_trials, draw_parameters, simulate_trials, to_ebb_and_flow
     from cogflex.io import atomic_path, write_json
 
+    check_seed(args.seed)
     spec = load_model(args.model)
     if args.sequence and args.design:
         raise ConfigError("sequence", "give either --sequence FILE or --design ..., not both")

@@ -36,7 +36,7 @@ from cogflex.fit.options import SAMPLER_DEFAULTS, FitOptions
 from cogflex.fit.prepare import FitData, prepare
 from cogflex.fit.sampling import sample_job
 from cogflex.fit.schema import fit_tree, fixed_parameters, load_fit, model_of, save_tree
-from cogflex.io import write_json
+from cogflex.io import check_output_dir, write_json
 from cogflex.units import UnitStore
 
 __all__ = ["FitWarning", "FitOptions", "FitResult", "fit", "diagnostics", "summarize_fit", "load_fit",
@@ -97,6 +97,8 @@ def fit(data, model: str | Path | CognitiveModel, *, options: FitOptions | None 
     if given:
         options = replace(options or FitOptions(), **given)
     options = options or FitOptions()
+    if out is not None:
+        check_output_dir(out, "out")
     spec = load_model(model)
     trials = _as_trials(data, mapping, loader)
     fd = trials if isinstance(trials, FitData) else prepare(trials, participants=participants)

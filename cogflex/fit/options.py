@@ -9,7 +9,18 @@ from dataclasses import dataclass
 
 from cogflex.errors import ConfigError
 
-__all__ = ["FitOptions", "SAMPLER_DEFAULTS"]
+__all__ = ["FitOptions", "SAMPLER_DEFAULTS", "check_seed", "MIN_FIT_DRAWS"]
+
+#: Fewest posterior draws (chains x draws) a fit may keep: PSIS-LOO fits its Pareto tail to S / 5 >= 5 draws
+#: (the comparison's own limit, :data:`cogflex.fit.compare.MIN_DRAWS`).
+MIN_FIT_DRAWS = 25
+
+
+def check_seed(seed, field: str = "seed") -> int:
+    """``seed`` as an int in [0, 2^63), the range numpy's generators and the netCDF attributes take."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ConfigError(field, f"must be an integer from 0 to 2^63 - 1, got {seed!r}")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,11 @@ class FitOptions:
             raise ConfigError("sampler", f"must be auto, nutpie or pymc, got {self.sampler!r}")
         if self.posterior_predictive < 0:
             raise ConfigError("posterior_predictive", "must not be negative")
+        check_seed(self.seed)
+        if self.draws * self.chains < MIN_FIT_DRAWS:
+            raise ConfigError("draws", f"{self.chains} chain(s) x {self.draws} draws = {self.draws * self.chains} "
+                                       f"posterior draws; PSIS-LOO needs at least {MIN_FIT_DRAWS} (more draws or "
+                                       "chains)")
 
     def resolved_sampler(self) -> str:
         """``nutpie`` when installed (much faster), else PyMC's own NUTS."""

@@ -169,3 +169,39 @@ def test_fit_options_reject_invalid_sampler_settings(setting, field):
     with pytest.raises(ConfigError) as info:
         FitOptions(**setting)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--seed", "-1"], "seed: must be an integer from 0 to 2^63 - 1, got -1"),
+    (["--seed", str(2**63)], "seed: must be an integer from 0 to 2^63 - 1"),
+    (["--draws", "10", "--chains", "2"], "PSIS-LOO needs at least 25"),
+])
+def test_fit_refuses_bad_sampler_settings_before_any_work(args, fragment, trial_file, tmp_path, capsys):
+    """A negative or too-large seed (a numpy traceback, or an h5py error after sampling) and too few draws for
+    PSIS-LOO are one-line errors before anything is computed or written."""
+    out = tmp_path / "o"
+    status, _, err = cli(capsys, "fit", trial_file, "--model", "descriptive", "--out", out, "--quiet",
+                         *(["--draws", "30"] if "--draws" not in args else []), *args)
+    assert_one_line_error(status, err, fragment)
+    assert not out.exists()
+
+
+def test_fit_and_simulate_refuse_an_out_that_is_a_file(trial_file, tmp_path, capsys):
+    existing = tmp_path / "taken.txt"
+    existing.write_text("keep me")
+    status, _, err = cli(capsys, "fit", trial_file, "--model", "descriptive", "--out", existing, "--draws", "30",
+                         "--quiet")
+    assert_one_line_error(status, err, "taken.txt is a file")
+    status, _, err = cli(capsys, "fit", trial_file, "--model", "descriptive", "--out", existing / "sub",
+                         "--draws", "30", "--quiet")
+    assert_one_line_error(status, err, "cannot be made", "taken.txt is a file")
+    status, _, err = cli(capsys, "simulate", "fig2-flexible", "--out", existing, "--quiet")
+    assert_one_line_error(status, err, "taken.txt is a file")
+    assert existing.read_text() == "keep me"
+
+
+def test_simulate_data_refuses_a_negative_seed(tmp_path, capsys):
+    status, _, err = cli(capsys, "simulate-data", "--model", "forgetful", "--design", "participants=1,sessions=2",
+                         "--out", tmp_path / "x.csv", "--seed", "-3")
+    assert_one_line_error(status, err, "seed")
+    assert not (tmp_path / "x.csv").exists()

@@ -79,6 +79,7 @@ def test_toml_file_and_dict_agree(tmp_path):
     (model_dict("flexible", parameters={"gate_timescale": {"upper": 25.0}}), "parameters.gate_timescale.upper",
      "must not exceed weight_timescale.lower"),
     ({**model_dict("forgetful"), "variant": "lazy"}, "variant", "must be one of"),
+    ({**model_dict("flexible"), "interpolation": "quadratic"}, "interpolation", "must be one of"),
     ({**model_dict("forgetful"), "kind": "neural"}, "kind", "unknown model family 'neural'"),
     ({**model_dict("descriptive"), "link": {"rt_sigma": {"dist": "gamma"}}}, "link.rt_sigma.dist", "must be one of"),
     ({**model_dict("descriptive"), "link": {"rt_slop": {"dist": "halfnormal"}}}, "link.rt_slop", "unknown key"),

@@ -208,9 +208,13 @@ def test_cli_interrupted_run_exits_130(trial_file, tmp_path, monkeypatch, capsys
     ({"extra_fit": "drawz = 3"}, ["fit.drawz", "unknown key"]),
     ({"ppc_draws": 1}, ["ppc.draws", "at least 2"]),
     ({"data_file": "nosuch.csv"}, ["nosuch.csv"]),
+    ({"chains": 0}, ["fit.chains", "integer >= 1"]),
+    ({"seed": -1}, ["fit.seed", "0 to 2^63 - 1"]),
+    ({"draws": 10, "chains": 1}, ["fit.draws", "PSIS-LOO needs at least 25"]),
 ])
 def test_cli_run_config_errors(trial_file, tmp_path, capsys, change, words):
-    """Bad pipeline files: exit 2 with one line naming the key (and the pipeline file) or the missing data file."""
+    """Bad pipeline files: exit 2 with one line naming the key (and the pipeline file) or the missing data file,
+    and no output folder left behind (an empty one was made before the data were read)."""
     toml = write_pipeline(tmp_path / "p", trial_file, **change)
     status, _, err = cli(capsys, "run", toml, "--quiet")
     assert_one_line_error(status, err, *words)
@@ -218,6 +222,7 @@ def test_cli_run_config_errors(trial_file, tmp_path, capsys, change, words):
     if "data_file" not in change:
         assert str(toml) in err
     assert not list((tmp_path / "p").rglob("*.nc"))
+    assert not (tmp_path / "p" / "out").exists()
 
 
 def test_cli_run_without_data_file(trial_file, tmp_path, capsys):

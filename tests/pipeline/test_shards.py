@@ -145,7 +145,7 @@ def test_shard_selection_partitions_the_participants():
                                              ("3", "K/N"), ("11/11", "empty")])
 def test_bad_shard_is_a_one_line_error(shard, fragment, trial_file, capsys, tmp_path):
     status, _, err = cli(capsys, "fit", trial_file, "--model", "descriptive", "--shard", shard, "--out",
-                         tmp_path / "o", "--draws", "5", "--tune", "5", "--chains", "1", "--quiet")
+                         tmp_path / "o", "--draws", "25", "--tune", "5", "--chains", "1", "--quiet")
     assert_one_line_error(status, err, "shard", fragment)
 
 
