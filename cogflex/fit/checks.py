@@ -20,7 +20,7 @@ from cogflex.fit.link import NUMPY
 from cogflex.fit.prepare import FitData, covariates
 
 __all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check",
-           "interpolation_warnings", "box_bound_check", "box_bound_warnings"]
+           "interpolation_warnings", "box_bound_check", "box_bound_warnings", "weakly_identified", "weak_warnings"]
 
 
 #: Posterior draws (besides the mean) at which :func:`interpolation_check` runs the network exactly.
@@ -105,6 +105,52 @@ def box_bound_warnings(entries: list[dict]) -> list[str]:
     return [f"participant {e['participant']}: the posterior of {e['parameter']} is pressed against the {e['bound']} "
             f"bound of its box ({100 * e['share']:.0f}% of draws at {e['edge']:g}, median {e['median']:.3g}): the data "
             "want values outside the box; widen it in the model's [parameters] and refit" for e in entries]
+
+
+#: A parameter "barely moved from its prior" when its posterior SD is above this share of the prior's SD
+#: (on the scale the prior is defined on: log for lognormal priors, the logit of the box position for grid
+#: parameters): the data say little about it, and its interval is mostly the prior's.
+WEAK_SD_RATIO = 0.7
+
+
+def _prior_sd(prior) -> float:
+    if prior.dist in ("normal", "lognormal"):
+        return float(prior.sigma)
+    if prior.dist == "halfnormal":
+        return float(prior.sigma * np.sqrt(1 - 2 / np.pi))
+    a, b = prior.alpha, prior.beta
+    return float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))
+
+
+def weakly_identified(model, posterior) -> list[dict]:
+    """Parameters whose posterior barely moved from the prior, per participant (:data:`WEAK_SD_RATIO`).
+
+    Grid parameters are judged on the logit of their box position (their prior's scale), lognormal scalars
+    on the log scale, the others as they are. Coefficient blocks and group-level parameters are not judged.
+    """
+    out = []
+    judged = {**{n: (p, "log" if p.dist == "lognormal" else "value") for n, p in model.priors.items()},
+              **{f"{n}_logit": (gp, "logit") for n, gp in model.grid.items()}}
+    for name, (prior, scale) in judged.items():
+        if name not in posterior:
+            continue
+        da = posterior[name]
+        prior_sd = float(prior.prior_sigma) if scale == "logit" else _prior_sd(prior)
+        for pid in (da["participant"].values if "participant" in da.dims else [None]):
+            x = np.asarray((da.sel(participant=pid) if pid is not None else da).values, dtype=float).ravel()
+            x = np.log(x) if scale == "log" else x
+            ratio = float(np.std(x) / prior_sd)
+            if ratio > WEAK_SD_RATIO:
+                out.append({"participant": str(pid), "parameter": name.removesuffix("_logit"),
+                            "sd_ratio": ratio})
+    return out
+
+
+def weak_warnings(entries: list[dict]) -> list[str]:
+    """Plain-language warnings for :func:`weakly_identified` entries."""
+    return [f"participant {e['participant']}: the posterior of {e['parameter']} barely moved from its prior "
+            f"(posterior SD {e['sd_ratio']:.0%} of the prior's): the data say little about it; its interval is "
+            "mostly the prior's" for e in entries]
 
 
 def _loglik(model, theta: dict, base: dict, pred: np.ndarray, rt: np.ndarray, correct: np.ndarray) -> float:

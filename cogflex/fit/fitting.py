@@ -29,6 +29,7 @@ from cogflex.fit.checks import (
     diagnostics,
     interpolation_warnings,
     quiet_numerics,
+    weak_warnings,
 )
 from cogflex.fit.executor import LocalExecutor
 from cogflex.fit.models import CognitiveModel, load_model
@@ -258,6 +259,8 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             "notes": json.loads(attrs["notes"]), "fixed_parameters": fixed_parameters(tree),
             "interpolation_check": json.loads(attrs.get("interpolation_check", "[]")),
             "box_bounds": json.loads(attrs.get("box_bounds", "[]")),
+            "weak_parameters": json.loads(attrs.get("weak_parameters", "[]")),
             "warnings": diagnostic_warnings(diag) + interpolation_warnings(json.loads(attrs.get(
-                "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]"))),
+                "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]")))
+            + weak_warnings(json.loads(attrs.get("weak_parameters", "[]"))),
             "parameters": params}

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 
 from cogflex.errors import InterruptedFit
-from cogflex.fit.checks import box_bound_check, interpolation_check
+from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_identified
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.start import find_mode, initial_values, profile_columns, starting_points
@@ -135,7 +135,7 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     stats = idata["sample_stats"].to_dataset()
     return {"posterior": post, "sample_stats": stats[[v for v in KEPT_STATS if v in stats]], "log_likelihood": ll,
             "seed": seed, "mode_search": mode_search, "interpolation_check": check,
-            "box_bounds": box_bound_check(model, post),
+            "box_bounds": box_bound_check(model, post), "weak_parameters": weakly_identified(model, post),
             "seconds": {"tables": t_tables, "mode_search": t_mode, "sampling": t_sample,
                         "total": time.perf_counter() - t0},
             "sampler": sampler}

@@ -41,7 +41,8 @@ __all__ = ["FIT_ATTRS", "OBSERVED_VARIABLES", "fit_tree", "save_tree", "load_fit
 FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical": int, "seconds": dict,
               "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
               "notes": list, "model_spec": dict}
-OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "job_seeds": list, "mode_search": list,
+OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "weak_parameters": list, "job_seeds": list,
+                      "mode_search": list,
                       "tune": int}
 OBSERVED_VARIABLES = ("rt", "correct", "participant", "session", "switch", "congruent", "run_position", "row")
 
@@ -176,6 +177,7 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
         "mode_search": json.dumps([r.get("mode_search") for r in results]),
         "interpolation_check": json.dumps([c for r in results for c in (r.get("interpolation_check") or [])]),
         "box_bounds": json.dumps([c for r in results for c in (r.get("box_bounds") or [])]),
+        "weak_parameters": json.dumps([c for r in results for c in (r.get("weak_parameters") or [])]),
         "notes": json.dumps(fd.notes),
         "cleaning": fd.cleaning.to_json(),
         "cogflex_version": __version__,

@@ -39,3 +39,25 @@ def test_a_posterior_inside_its_box_is_not_flagged():
     pos = rng.uniform(BOUND_ZONE, 1 - BOUND_ZONE, size=(2, 300, 2))
     pos[0, :20, 0] = 0.001  # a few draws (3%) at the bound are not a pile
     assert box_bound_check(model, _posterior(model, {"timescale": pos})) == []
+
+
+def test_a_posterior_that_is_the_prior_is_flagged_as_weakly_identified():
+    """Draws from the prior itself (residue, tau_c) are flagged; a posterior far narrower than its prior is not."""
+    from cogflex.fit.checks import weak_warnings, weakly_identified
+
+    model = load_model("flexible-reconfig")
+    rng = np.random.default_rng(2)
+    shape = (2, 500, 2)
+    residue = np.stack([rng.beta(1.5, 4.0, size=shape[:2]), rng.normal(0.3, 0.01, size=shape[:2])], -1)
+    gate = model.grid["gate_timescale"]
+    logit = np.stack([rng.normal(gate.prior_mu, gate.prior_sigma, size=shape[:2]),
+                      rng.normal(0.2, 0.05, size=shape[:2])], -1)
+    rt_slope = np.exp(rng.normal(-2.0, 0.05, size=shape))  # narrow on the log scale for both
+    post = xr.Dataset({"residue": (("chain", "draw", "participant"), residue),
+                       "gate_timescale_logit": (("chain", "draw", "participant"), logit),
+                       "rt_slope": (("chain", "draw", "participant"), rt_slope)},
+                      coords={"participant": ["a", "b"]})
+    found = weakly_identified(model, post)
+    assert {(e["participant"], e["parameter"]) for e in found} == {("a", "residue"), ("a", "gate_timescale")}
+    assert all(0.8 < e["sd_ratio"] < 1.2 for e in found)
+    assert all("barely moved from its prior" in w for w in weak_warnings(found))
