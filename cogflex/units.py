@@ -8,16 +8,18 @@ together with the unit's *key*, the hash of everything its result depends on
 the units with their key and the settings behind it, so a rerun can say
 exactly which units a changed config or data invalidates.
 
-Unit files are Python pickles written by this version of cogflex for this
-run's own resumption (not an exchange format); an unreadable one is
-recomputed.
+Unit files are data, never code: netCDF files (a DataTree) whose nodes hold the
+result's xarray Datasets and whose root attributes hold its key and the rest of
+the result as JSON. Loading one cannot run anything, so a results folder that
+others can write into (a group directory, a folder sent by a colleague) is safe
+to resume from; a file that is not such a netCDF file (e.g. a planted pickle) is
+unreadable, reported and recomputed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -29,7 +31,57 @@ from cogflex.io import atomic_path, json_ready, write_json
 __all__ = ["UnitStore", "unit_key"]
 
 #: Layout version of the unit files; a change invalidates every stored unit.
-UNIT_FORMAT = 1
+UNIT_FORMAT = 2
+
+#: Attribute holding a Dataset's (or variable's) own attributes as JSON (netCDF attributes are flat).
+_ATTRS = "cogflex_attrs_json"
+
+
+def _encode(ds):
+    """``ds`` with its attributes and its variables' attributes moved into one JSON attribute each."""
+    ds = ds.copy()
+    for name in ds.variables:
+        ds[name].attrs = {_ATTRS: json.dumps(json_ready(dict(ds[name].attrs)))}
+    ds.attrs = {_ATTRS: json.dumps(json_ready(dict(ds.attrs)))}
+    return ds
+
+
+def _decode(ds):
+    ds = ds.load()
+    for name in ds.variables:
+        ds[name].attrs = json.loads(ds[name].attrs.get(_ATTRS, "{}"))
+    ds.attrs = json.loads(ds.attrs.get(_ATTRS, "{}"))
+    return ds
+
+
+def _write_unit(path: Path, key: str, result: Any) -> None:
+    """``result`` (an xarray Dataset, or a dict of Datasets and JSON-able values) as a netCDF DataTree."""
+    import xarray as xr
+
+    if isinstance(result, xr.Dataset):
+        nodes, rest, kind = {"result": result}, {}, "dataset"
+    elif isinstance(result, dict):
+        nodes = {k: v for k, v in result.items() if isinstance(v, xr.Dataset)}
+        rest, kind = {k: v for k, v in result.items() if k not in nodes}, "dict"
+    else:
+        raise TypeError(f"a unit result is a Dataset or a dict, not {type(result).__name__}")
+    root = xr.Dataset(attrs={"key": key, "format": UNIT_FORMAT, "kind": kind, "json": json.dumps(json_ready(rest))})
+    tree = xr.DataTree.from_dict({"/": root, **{f"/{k}": _encode(v) for k, v in nodes.items()}})
+    tree.to_netcdf(path, engine="h5netcdf")
+
+
+def _read_unit(path: Path) -> tuple[str, Any]:
+    """``(key, result)`` of a unit file written by :func:`_write_unit` (raises on anything else)."""
+    import xarray as xr
+
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
+        attrs = tree.attrs
+        if attrs.get("format") != UNIT_FORMAT or attrs.get("kind") not in ("dataset", "dict"):
+            raise ValueError("not a cogflex unit file of this format")
+        nodes = {name: _decode(child.to_dataset()) for name, child in tree.children.items()}
+        if attrs["kind"] == "dataset":
+            return str(attrs["key"]), nodes["result"]
+        return str(attrs["key"]), {**json.loads(attrs["json"]), **nodes}
 
 
 def unit_key(settings: Mapping[str, Any]) -> str:
@@ -73,10 +125,8 @@ class UnitStore:
             return None
         key = unit_key(settings)
         try:
-            with path.open("rb") as fh:
-                stored = pickle.load(fh)
-            stored_key, result = stored["key"], stored["result"]
-        except Exception:  # noqa: BLE001 - any damage means: recompute
+            stored_key, result = _read_unit(path)
+        except Exception:  # noqa: BLE001 - any damage (or a file that is not a unit) means: recompute
             self.log(f"{name}: stored result unreadable; recomputing")
             return None
         if stored_key != key:
@@ -91,8 +141,8 @@ class UnitStore:
         """Store the result of unit ``name`` atomically and record it in the manifest."""
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self._file(name)
-        with atomic_path(path) as tmp, tmp.open("wb") as fh:
-            pickle.dump({"key": unit_key(settings), "result": result}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        with atomic_path(path) as tmp:
+            _write_unit(tmp, unit_key(settings), result)
         self._manifest["units"][name] = {
             "file": path.name, "key": unit_key(settings), "settings": json_ready(dict(settings)),
             "seconds": seconds, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
