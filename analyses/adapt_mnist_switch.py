@@ -85,10 +85,11 @@ from cogflex.adapt.train import _pretrain  # noqa: E402
 
 train, _ = split_dataset(load_idx_dataset(args.data), base.train_fraction, seed=0)
 _pretrain(cnn, base, train, torch.Generator().manual_seed(0))
-torch.save(cnn, checkpoint)
+torch.save(cnn.state_dict(), checkpoint)  # tensors only: loaded with weights_only=True
 variants = {
     "mlp": lambda c: replace(c, backbone=replace(c.backbone, kind="mlp", hidden=128)),
-    "checkpoint": lambda c: replace(c, backbone=replace(c.backbone, kind="checkpoint", checkpoint=str(checkpoint))),
+    "checkpoint": lambda c: replace(c, backbone=replace(c.backbone, kind="checkpoint", checkpoint=str(checkpoint),
+                                                                  architecture="cnn")),
     "3 paths, 3 tasks": lambda c: replace(c, adapter=replace(c.adapter, paths=3), curriculum=replace(
         c.curriculum, tasks=("digit", "remapped", "parity"), blocks=12)),
 }

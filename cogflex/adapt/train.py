@@ -49,12 +49,21 @@ __all__ = ["AdaptConfig", "BackboneConfig", "AdapterConfig", "CurriculumConfig",
 
 @dataclass(frozen=True)
 class BackboneConfig:
-    """The feature extractor: ``cnn`` or ``mlp`` (pretrained here), or ``checkpoint`` (a saved module)."""
+    """The feature extractor: ``cnn`` or ``mlp`` (pretrained here), or ``checkpoint`` (saved weights).
+
+    A ``checkpoint`` is by default a *state dict* (``torch.save(model.state_dict(), path)``) of the
+    ``architecture`` (``cnn`` or ``mlp`` with ``features``/``hidden``), loaded with ``weights_only=True``:
+    tensors only, so the file cannot run code. ``trust_checkpoint = true`` instead loads a whole pickled
+    module (``torch.save(model, path)``), which executes whatever code the file holds: only for files you
+    made yourself or fully trust.
+    """
 
     kind: Literal["cnn", "mlp", "checkpoint"] = "cnn"
     features: int = 10
     hidden: int = 128
     checkpoint: str = ""
+    architecture: Literal["cnn", "mlp"] = "cnn"  # of a checkpoint's state dict
+    trust_checkpoint: bool = False  # load a whole pickled module (runs the file's code)
     pretrain_task: str = "digit"
     pretrain_steps: int = 600
     pretrain_lr: float = 1e-3
@@ -208,24 +217,53 @@ def load_adapt_config(name_or_path: str | Path, **overrides) -> AdaptConfig:
 
 
 def build_backbone(config: BackboneConfig, image_shape: tuple[int, ...]) -> nn.Module:
-    """An untrained CNN or MLP ending in ``features`` units, or the module saved at ``checkpoint``."""
+    """An untrained CNN or MLP ending in ``features`` units, or the weights saved at ``checkpoint``."""
     if config.kind == "checkpoint":
-        path = Path(config.checkpoint)
+        return _load_checkpoint(config, image_shape)
+    return _architecture(config.kind, config, image_shape)
+
+
+def _load_checkpoint(config: BackboneConfig, image_shape: tuple[int, ...]) -> nn.Module:
+    """The ``architecture`` with a state dict loaded tensors-only, or (trusted) a whole pickled module."""
+    path = Path(config.checkpoint)
+    if not path.is_file():
+        raise ConfigError("backbone.checkpoint", f"no such file: {path}")
+    if config.trust_checkpoint:
         try:
             module = torch.load(path, map_location="cpu", weights_only=False)
-        except FileNotFoundError:
-            raise ConfigError("backbone.checkpoint", f"no such file: {path}") from None
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable checkpoint
             raise ConfigError("backbone.checkpoint", f"{path}: not a loadable torch module ({exc})") from None
         if not isinstance(module, nn.Module):
             raise ConfigError("backbone.checkpoint", f"{path} holds a {type(module).__name__}, not a torch "
                                                      "nn.Module (save the module with torch.save(model, path))")
         return module
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - weights_only refuses anything but tensors and plain containers
+        raise ConfigError("backbone.checkpoint", f"{path} is not a state dict of tensors (a pickled module can run "
+                                                 "code when loaded): save torch.save(model.state_dict(), path) and set "
+                                                 "backbone.architecture, or set backbone.trust_checkpoint = true "
+                                                 "for a file you trust") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError("backbone.checkpoint", f"{path} holds a {type(state).__name__}, not a state dict of "
+                                                 "tensors (torch.save(model.state_dict(), path))")
+    module = _architecture(config.architecture, config, image_shape)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError("backbone.checkpoint", f"{path} does not fit the {config.architecture} backbone with "
+                                                 f"features = {config.features}, hidden = {config.hidden} "
+                                                 f"({first})") from None
+    return module
+
+
+def _architecture(kind: str, config: BackboneConfig, image_shape: tuple[int, ...]) -> nn.Module:
     c, h, w = image_shape
-    if config.kind == "cnn" and min(h, w) < 16:
+    if kind == "cnn" and min(h, w) < 16:
         raise ConfigError("backbone.kind", f"the cnn backbone needs images of at least 16 x 16 pixels, the data has "
                                            f"{h} x {w} (use kind = 'mlp')")
-    if config.kind == "mlp":
+    if kind == "mlp":
         return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, config.hidden), nn.ReLU(),
                              nn.Linear(config.hidden, config.features))
     flat = 32 * (((h - 4) // 2 - 4) // 2) * (((w - 4) // 2 - 4) // 2)

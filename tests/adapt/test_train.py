@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cogflex.adapt.train import load_adapt_config, run_adapt
+from cogflex.adapt.train import build_backbone, load_adapt_config, run_adapt
 from cogflex.errors import ConfigError
 from tests.data.helpers import assert_one_line_error, cli
 
@@ -98,16 +98,52 @@ def test_backbone_is_frozen_by_default(monkeypatch):
 
 
 def test_checkpoint_backbone_and_more_paths(tmp_path):
-    """A module saved with torch.save is used as the backbone; P = 3 adapters run on 3 tasks."""
-    backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 12))
+    """A state dict saved with torch.save is loaded (tensors only) into its architecture; P = 3 adapters run on
+    3 tasks."""
+    backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 20), torch.nn.ReLU(),
+                                   torch.nn.Linear(20, 12))
     path = tmp_path / "backbone.pt"
-    torch.save(backbone, path)
+    torch.save(backbone.state_dict(), path)
     cfg = small(blocks=3, block_steps=10, tasks=("digit", "remapped", "parity"))
-    cfg = replace(cfg, backbone=replace(cfg.backbone, kind="checkpoint", checkpoint=str(path)),
+    cfg = replace(cfg, backbone=replace(cfg.backbone, kind="checkpoint", checkpoint=str(path), architecture="mlp",
+                                        hidden=20, features=12),
                   adapter=replace(cfg.adapter, paths=3))
     result = run_adapt(cfg, MNIST, progress=False)
     assert result.feature_size == 12 and result.gates.shape[-1] == 3
     assert set(result.summary()["gate_selectivity"]) == {"digit", "remapped", "parity"}
+    loaded = build_backbone(cfg.backbone, (1, 28, 28))
+    for name, tensor in backbone.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor)
+    wrong = replace(cfg.backbone, hidden=30)
+    with pytest.raises(ConfigError, match="does not fit the mlp backbone"):
+        build_backbone(wrong, (1, 28, 28))
+
+
+class _Planted(torch.nn.Module):
+    """A module whose unpickling writes a marker file (what a malicious checkpoint would do)."""
+
+    marker = ""
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickled_module_is_refused_unless_trusted(tmp_path):
+    """A whole pickled module runs code when loaded: refused (and never executed) unless trust_checkpoint."""
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 12))
+    path = tmp_path / "module.pt"
+    torch.save(module, path)
+    cfg = replace(small().backbone, kind="checkpoint", checkpoint=str(path))
+    with pytest.raises(ConfigError, match="trust_checkpoint"):
+        build_backbone(cfg, (1, 28, 28))
+    assert isinstance(build_backbone(replace(cfg, trust_checkpoint=True), (1, 28, 28)), torch.nn.Sequential)
+    planted = _Planted()
+    planted.marker = str(tmp_path / "pwned")
+    evil = tmp_path / "evil.pt"
+    torch.save(planted, evil)
+    with pytest.raises(ConfigError, match="not a state dict of tensors"):
+        build_backbone(replace(cfg, checkpoint=str(evil)), (1, 28, 28))
+    assert not (tmp_path / "pwned").exists()
 
 
 @pytest.mark.parametrize(("change", "words"), [
