@@ -3,7 +3,7 @@
 For each network fit given (``.nc`` files or folders of them) and each of its participants, the network is
 run exactly at the posterior mean and at ``--draws`` posterior draws spread through the chains, and the
 data's log-likelihood is computed with the exact predictors and with the predictor table interpolated by
-each interpolant (cubic, the default, and multilinear) — the fit's own check
+each interpolant (multilinear, the default, and cubic) — the fit's own check
 (:func:`cogflex.fit.checks.interpolation_check`) for both interpolants at the same points. The tables come
 from the fit folder's cache (``.cache``) when they are there, else they are recomputed.
 

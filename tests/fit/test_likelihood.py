@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.special import expit, logit
@@ -56,9 +58,10 @@ def observations(trials, fd):
     return rt, correct, pidx, min_rt
 
 
-@pytest.mark.parametrize("variant", ["flexible", "forgetful"])
-def test_nta_pointwise_loglik_matches_numpy(variant, request, trials, fd):
-    spec = request.getfixturevalue(variant)
+@pytest.mark.parametrize("variant, interpolation", [("flexible", "linear"), ("forgetful", "linear"),
+                                                    ("flexible", "cubic")])
+def test_nta_pointwise_loglik_matches_numpy(variant, interpolation, request, trials, fd):
+    spec = dataclasses.replace(request.getfixturevalue(variant), interpolation=interpolation)
     tables = [predictor_table(spec, seq) for seq in fd.sequences]
     model, pointwise = build_model(spec, fd, tables=tables)
     values = {**LINK, **{f"{name}_logit": v for name, v in LOGITS[variant].items()}}

@@ -274,7 +274,7 @@ def test_cubic_interpolation_matches_the_hermite_reference(shared):
         want = catmull_rom(table, np.array(pos))
         got = _cubic(table, pos if shared else [[p] for p in pos], pidx, shared=shared)
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12)
-        np.testing.assert_allclose(interpolate_table(table, pos), want, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(interpolate_table(table, pos, "cubic"), want, rtol=1e-11, atol=1e-12)
 
 
 def test_cubic_interpolation_reproduces_linear_and_interior_quadratic_functions():
@@ -284,9 +284,9 @@ def test_cubic_interpolation_reproduces_linear_and_interior_quadratic_functions(
     linear = (2.0 - 3.0 * x)[:, None, None]
     quadratic = (1.0 + x - 4.0 * x**2)[:, None, None]
     for u in (0.0, 0.05, 0.4, 0.77, 0.95, 1.0):
-        assert interpolate_table(linear, [u])[0, 0] == pytest.approx(2.0 - 3.0 * u, abs=1e-12)
+        assert interpolate_table(linear, [u], "cubic")[0, 0] == pytest.approx(2.0 - 3.0 * u, abs=1e-12)
     for u in (1 / 6 + 0.03, 0.4, 0.61, 5 / 6 - 0.01):  # cells away from the box's ends
-        assert interpolate_table(quadratic, [u])[0, 0] == pytest.approx(1.0 + u - 4.0 * u**2, abs=1e-12)
+        assert interpolate_table(quadratic, [u], "cubic")[0, 0] == pytest.approx(1.0 + u - 4.0 * u**2, abs=1e-12)
 
 
 def test_cubic_interpolation_has_a_continuous_gradient_at_nodes_and_a_higher_order():

@@ -12,7 +12,7 @@ A model has three kinds of free parameter, all per participant:
 - ``priors``: scalars with a univariate prior (the observation model's ``acc_intercept``,
   ``rt_intercept``, ``rt_sigma``, ``rt_shift`` — every model has these — and any slopes);
 - ``grid``: network parameters in a box (:class:`~cogflex.fit.models.parameters.GridParameter`), whose
-  predictors are simulated on a grid and interpolated (``interpolation``: cubic by default);
+  predictors are simulated on a grid and interpolated (``interpolation``: multilinear by default);
 - ``coefficients``: blocks of regression coefficients over named terms.
 
 ``fixed`` parameters are part of the model, not of the posterior: they are stored in the fit's
@@ -50,9 +50,9 @@ class CognitiveModel:
     hierarchy: Hierarchy
     #: Python file the model was loaded from (user models), recorded in fits so that they can be reloaded.
     source: str = ""
-    #: Interpolant of the predictor tables, ``"cubic"`` or ``"linear"`` (:mod:`cogflex.fit.interpolate`);
+    #: Interpolant of the predictor tables, ``"linear"`` or ``"cubic"`` (:mod:`cogflex.fit.interpolate`);
     #: models with a grid declare it as a field so that their TOML can choose.
-    interpolation: str = "cubic"
+    interpolation: str = "linear"
 
     # -- what is fitted -------------------------------------------------------------------------------
 

@@ -73,7 +73,7 @@ class NTAModel(CognitiveModel):
     network: NetworkSettings = field(default_factory=NetworkSettings)
     link: NTALinkPriors = field(default_factory=NTALinkPriors)
     hierarchy: Hierarchy = field(default_factory=Hierarchy)
-    interpolation: Literal["cubic", "linear"] = "cubic"  # of the predictor tables (cogflex.fit.interpolate)
+    interpolation: Literal["linear", "cubic"] = "linear"  # of the predictor tables (cogflex.fit.interpolate)
 
     def __post_init__(self) -> None:
         finite(self, ("regularization",))
