@@ -822,7 +822,10 @@ def test_compare_damaged_fit_regressions(change, fragments, tmp, fit_tree):
     tree = xr.DataTree.from_dict(groups)
     tree.attrs = attrs
     save_tree(tree, tmp / "fit.nc")
-    error_line("compare", tmp / "fit.nc", "--out", tmp / "c.csv", "--quiet", fragments=fragments)
+    intact = fit_tree.copy()
+    intact.attrs = {**fit_tree.attrs, "model": "another-model"}  # a second model: a comparison needs two
+    save_tree(intact, tmp / "other.nc")
+    error_line("compare", tmp / "fit.nc", tmp / "other.nc", "--out", tmp / "c.csv", "--quiet", fragments=fragments)
 
 
 @pytest.mark.parametrize("case, fragments", [

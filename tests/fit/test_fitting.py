@@ -226,9 +226,9 @@ def test_sampling_that_stops_early_writes_nothing(trials, tmp_path, monkeypatch)
 
     monkeypatch.setattr(pymc, "sample", short)
     out = tmp_path / "out"
-    with pytest.raises(InterruptedFit, match=r"stopped early \(5 of 10 draws\)"):
+    with pytest.raises(InterruptedFit, match=r"stopped early \(25 of 30 draws\)"):
         fit(trials, write_model(tmp_path, "descriptive"), out=out,
-            options=FitOptions(**{**OPTIONS, "draws": 10, "tune": 10, "chains": 1}))
+            options=FitOptions(**{**OPTIONS, "draws": 30, "tune": 10, "chains": 1}))
     assert not out.exists() or not _written(out)
 
 
@@ -247,7 +247,7 @@ def single(trials, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return fit(trials, write_model(tmp_path_factory.mktemp("single"), "descriptive"), participants=["sim02"],
-                   options=FitOptions(**{**OPTIONS, "draws": 10, "tune": 10, "posterior_predictive": 3}))
+                   options=FitOptions(**{**OPTIONS, "draws": 25, "tune": 10, "posterior_predictive": 3}))
 
 
 def test_single_participant_fit(single, trials):
