@@ -83,6 +83,12 @@ class CsvMapping:
                                                       "trial, task, correct, rt, response, correct_response, "
                                                       "congruent, practice, age, session_time, onset, switch, "
                                                       "stim_*, cond_*)")
+        seen: dict[str, str] = {}
+        for name, column in self.columns.items():
+            if column in seen:
+                raise ConfigError(f"map.{name}", f"column {column!r} is mapped twice (also to {seen[column]}): each "
+                                                  "schema field needs its own column")
+            seen[column] = name
         missing = [c for c in ("participant", "task", "correct", "rt") if c not in self.columns]
         if missing:
             raise ConfigError(f"map.{missing[0]}", "required: map it to a column of the file "

@@ -21,6 +21,7 @@ from tests.data.helpers import (
     LAB_TOML,
     PSYCHOPY,
     PSYCHOPY_MAP,
+    assert_one_line_error,
     check_derived_invariants,
     cli,
     cli_subprocess,
@@ -403,3 +404,11 @@ def test_rt_missing_sentinel_with_decimal_rts(tmp_path):
     data = load_csv(path, CsvMapping({"participant": "subject", "task": "task", "correct": "correct", "rt": "rt"},
                                      rt_missing=("-1",)))
     assert data.trials["rt"].isna().tolist() == [False, True, False]
+
+
+def test_a_column_mapped_to_two_schema_fields_is_refused(capsys):
+    """Two schema fields on one column were reported as 'median RT 1 ms' or 'duplicate trials'."""
+    twice = {**LAB_MAP, "trial": LAB_MAP["rt"]}
+    status, _, err = cli(capsys, "data", "check", LAB, "--format", "csv", *map_args(twice),
+                         *recode_args(LAB_RECODE), "--rt-missing", "-1", "--rt-unit", "ms")
+    assert_one_line_error(status, err, "mapped twice", repr(LAB_MAP["rt"]))
