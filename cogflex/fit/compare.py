@@ -35,14 +35,20 @@ import xarray as xr
 
 from cogflex.errors import CogflexError
 from cogflex.fit.schema import check_fit, load_fit
+from cogflex.fit.verdict import (
+    NO_QUALITY,
+    PARETO_K_BAD,
+    VERDICT_RULES,
+    fit_quality,
+    pool_quality,
+    verdict_caveats,
+    verdict_phrase,
+)
 from cogflex.io import atomic_path
 
 __all__ = ["Comparison", "FitSet", "compare_fits", "check_comparable", "load_fits", "find_fit_files",
            "PARETO_K_BAD", "COMPARISON_COLUMNS", "PAIRWISE_COLUMNS", "VERDICT_RULES", "verdict_phrase", "MIN_DRAWS",
            "check_fit", "group_shards", "compare_shards", "pool_loos"]
-
-#: Pareto k above this value makes a trial's PSIS estimate unreliable (Vehtari et al. 2024: 0.7 for S > 2,200).
-PARETO_K_BAD = 0.7
 
 #: Fewest draws (chains x draws) PSIS-LOO can smooth: ArviZ fits the Pareto tail to S / 5 >= 5 draws.
 MIN_DRAWS = 25
@@ -60,12 +66,6 @@ COMPARISON_COLUMNS = ["scope", "participant", "model", "rank", "elpd_loo", "se",
 PAIRWISE_COLUMNS = ["scope", "participant", "model_a", "model_b", "elpd_diff", "se", "z", "interpolation_error_a",
                     "interpolation_error_b"]
 
-#: What the fits of a winner and its runner-up must meet for the lead to be called decisive (besides
-#: a lead of more than 2 SE of the difference): R-hat, bulk ESS, no divergences, E-BFMI, the share of
-#: trials whose PSIS Pareto k exceeds :data:`PARETO_K_BAD`, and a lead that stays above 2 SE when the two
-#: fits' interpolation errors (exact minus interpolated network log-likelihood, :mod:`cogflex.fit.checks`)
-#: are taken off it.
-VERDICT_RULES = {"rhat_max": 1.01, "ess_bulk_min": 400.0, "ebfmi_min": 0.3, "share_pareto_k_bad": 0.01}
 
 
 @dataclass
@@ -323,7 +323,7 @@ def _scope_rows(loos: dict, scope: str, participant: str, quality: dict | None =
                "se": float(loo.se), "p_loo": float(loo.p), "n_trials": int(k.size),
                "pareto_k_max": float(np.nanmax(k)) if k.size else float("nan"), "n_pareto_k_bad": n_bad,
                "share_pareto_k_bad": n_bad / max(k.size, 1)}
-        row.update((quality or {}).get(name) or _NO_QUALITY)
+        row.update((quality or {}).get(name) or NO_QUALITY)
         if cmp is not None:
             row.update(rank=int(cmp.loc[name, "rank"]), elpd_diff=float(cmp.loc[name, "elpd_diff"]),
                        dse=float(cmp.loc[name, "dse"]), weight=float(cmp.loc[name, "weight"]))
@@ -340,77 +340,6 @@ def _scope_rows(loos: dict, scope: str, participant: str, quality: dict | None =
     return rows
 
 
-#: Diagnostics of a model without a fit-quality record (all checks pass vacuously).
-_NO_QUALITY = {"rhat_max": float("nan"), "ess_bulk_min": float("nan"), "divergences": 0, "ebfmi_min": float("nan"),
-               "interpolation_error": 0.0}
-
-
-def verdict_caveats(best: dict, second: dict) -> list[str]:
-    """Plain-language reasons why ``best``'s lead over ``second`` is not decisive (none: it is).
-
-    ``best`` and ``second`` are table rows (:data:`COMPARISON_COLUMNS`); the rules are :data:`VERDICT_RULES`.
-    """
-    lead, dse = -float(second["elpd_diff"]), float(second["dse"])
-    out = []
-    if not lead > 2 * dse:
-        out.append(f"the lead ({lead:.1f} ELPD) is within 2 SE of the difference ({2 * dse:.1f})")
-    rules = VERDICT_RULES
-    for r in (best, second):
-        name, bad = r["model"], []
-        if r["rhat_max"] == r["rhat_max"] and r["rhat_max"] > rules["rhat_max"]:
-            bad.append(f"R-hat {r['rhat_max']:.3f} > {rules['rhat_max']}")
-        elif r["rhat_max"] != r["rhat_max"] and r["ess_bulk_min"] == r["ess_bulk_min"]:
-            bad.append("R-hat not computable (one chain)")
-        if r["ess_bulk_min"] == r["ess_bulk_min"] and r["ess_bulk_min"] < rules["ess_bulk_min"]:
-            bad.append(f"bulk ESS {r['ess_bulk_min']:.0f} < {rules['ess_bulk_min']:.0f}")
-        if r["divergences"]:
-            bad.append(f"{int(r['divergences'])} divergent transitions")
-        if r["ebfmi_min"] == r["ebfmi_min"] and r["ebfmi_min"] < rules["ebfmi_min"]:
-            bad.append(f"E-BFMI {r['ebfmi_min']:.2f} < {rules['ebfmi_min']}")
-        if r["share_pareto_k_bad"] > rules["share_pareto_k_bad"]:
-            bad.append(f"Pareto k > {PARETO_K_BAD} on {100 * r['share_pareto_k_bad']:.1f}% of trials "
-                       f"(> {100 * rules['share_pareto_k_bad']:g}%)")
-        bad += list(r.get("box_bounds") or [])
-        if bad:
-            out.append(f"{name}'s fit is not reliable ({', '.join(bad)})")
-    grid = float(best["interpolation_error"]) + float(second["interpolation_error"])
-    if grid and lead > 2 * dse and lead - grid <= 2 * dse:
-        out.append(f"the network grids' interpolation error ({grid:.1f} log-likelihood units over both fits) could "
-                   "undo the lead (refit on finer grids)")
-    return out
-
-
-def verdict_phrase(winner: dict) -> str:
-    """``"decisively"`` or ``"not decisively: <why>"`` for an entry of :meth:`Comparison.winners`."""
-    return "decisively" if winner["decisive"] else f"not decisively: {winner['caveat']}"
-
-
-def fit_quality(tree: xr.DataTree, participant: str) -> dict:
-    """One participant's diagnostics of a fit: R-hat, bulk ESS, divergences, E-BFMI, interpolation error."""
-    from cogflex.fit.checks import participant_diagnostics
-
-    d = participant_diagnostics(tree, participant)
-    checks = json.loads(tree.attrs.get("interpolation_check", "[]") or "[]")
-    err = max([abs(float(c["difference"])) for c in checks if str(c["participant"]) == participant], default=0.0)
-    bounds = sorted({f"{b['parameter']} at its {b['bound']} bound" for b in json.loads(tree.attrs.get(
-        "box_bounds", "[]") or "[]") if str(b["participant"]) in (participant, "None")})
-    return {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
-            "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]), "interpolation_error": err,
-            "box_bounds": bounds}
-
-
-def pool_quality(parts: list[dict]) -> dict:
-    """Diagnostics over several parts (shards' fits): worst R-hat, ESS and E-BFMI; summed divergences, errors."""
-    def worst(key, fn):
-        vals = [p[key] for p in parts if p[key] == p[key]]
-        return float(fn(vals)) if vals else float("nan")
-
-    return {"rhat_max": worst("rhat_max", max), "ess_bulk_min": worst("ess_bulk_min", min),
-            "divergences": int(sum(p["divergences"] for p in parts)), "ebfmi_min": worst("ebfmi_min", min),
-            "interpolation_error": float(sum(p["interpolation_error"] for p in parts)),
-            "box_bounds": sorted({b for p in parts for b in p.get("box_bounds", [])})}
-
-
 def _pairs(loos: dict, scope: str, participant: str, quality: dict | None = None) -> list[dict]:
     names = list(loos)
     rows = []
@@ -419,7 +348,7 @@ def _pairs(loos: dict, scope: str, participant: str, quality: dict | None = None
             d = np.asarray(loos[a].elpd_i, dtype=float).ravel() - np.asarray(loos[b].elpd_i, dtype=float).ravel()
             se = float(np.sqrt(d.size * d.var())) if d.size > 1 else float("nan")  # as ArviZ's dse
             diff = float(d.sum())
-            err = {m: ((quality or {}).get(m) or _NO_QUALITY)["interpolation_error"] for m in (a, b)}
+            err = {m: ((quality or {}).get(m) or NO_QUALITY)["interpolation_error"] for m in (a, b)}
             rows.append({"scope": scope, "participant": participant, "model_a": a, "model_b": b, "elpd_diff": diff,
                          "se": se, "z": diff / se if se > 0 else float("nan"), "interpolation_error_a": err[a],
                          "interpolation_error_b": err[b]})
@@ -573,23 +502,12 @@ def _participant_loos(fits: FitSet, thin: int, progress: bool = False) -> dict:
     """
     from tqdm.auto import tqdm
 
-    from cogflex.fit.checks import diagnostics
-
     models = fits.models
     out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants,
-           "quality": {}}
-    for m in models:  # the whole fit's diagnostics, for the pooled scope
-        tree = fits.trees[m]
-        d = diagnostics(tree)
-        out["quality"][m] = {"rhat_max": float(d["rhat_max"]), "ess_bulk_min": float(d["ess_bulk_min"]),
-                             "divergences": int(d["divergences"]), "ebfmi_min": float(d["ebfmi_min"]),
-                             "interpolation_error": 0.0, "box_bounds": []}
+           "quality": {m: fit_quality(fits.trees[m]) for m in models}}  # the whole fits', for the pooled scope
     for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
         loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
         quality = {m: fit_quality(fits.trees[m], pid) for m in models}
-        for m in models:
-            out["quality"][m]["interpolation_error"] += quality[m]["interpolation_error"]
-            out["quality"][m]["box_bounds"] = sorted({*out["quality"][m]["box_bounds"], *quality[m]["box_bounds"]})
         out["rows"].extend(_scope_rows(loos, "participant", pid, quality))
         out["pairs"].extend(_pairs(loos, "participant", pid, quality))
         for m, loo in loos.items():
