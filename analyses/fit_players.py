@@ -26,7 +26,6 @@ import cogflex as cf
 from cogflex.data import CleaningRules, summarize
 from cogflex.fit import FitOptions, FitWarning, fit, load_fit
 from cogflex.fit.predictive import replicate
-from cogflex.fit.sequence import observed_outcomes
 
 DEFAULT = ROOT.parent / "shared" / "data" / "ebb_and_flow" / "ebb_and_flow_2users.csv.gz"
 BINS = [150, 250, 350, 501]
@@ -50,9 +49,7 @@ import xarray as xr
 out = out_dir("fit_players") if args.out is None else ROOT / args.out
 start = time.perf_counter()
 data = cf.load_trials(args.data)
-# Observed summaries use the same correctness as the fits (response == correct response).
-observed = data.with_trials(data.trials.assign(correct=pd.array(observed_outcomes(data.trials)[0],
-                                                                   dtype="boolean")))
+observed = data  # correctness (response == correct response) is set once, at load, for fits and summaries alike
 trees = {}
 for model in args.models:
     path = out / f"{model}.nc"

@@ -1,8 +1,8 @@
 """The ``cogflex`` command line: a thin shell over the public functions.
 
 Every subcommand has ``--help``. Bad input (unknown preset, invalid config
-value, unreadable file) prints one line naming the problem and exits with
-status 2; a run that diverges exits with status 3; Ctrl-C exits with 130 and
+value, unreadable file, an option argparse rejects) prints one line naming the
+problem and exits with status 2; a run that diverges exits with status 3; Ctrl-C exits with 130 and
 leaves no half-written output.
 """
 
@@ -20,6 +20,43 @@ from cogflex.executors import add_backend_options
 from cogflex.resources import PRESET_KINDS
 
 __all__ = ["main"]
+
+
+class _UsageError(Exception):
+    """A command line argparse rejects; :func:`main` prints it as one line and exits with status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the command, the problem, where to look).
+
+    argparse prints the whole usage block before the error; a one-line error is what the rest of cogflex
+    gives for bad input. Subcommand parsers are of this class too (argparse makes them like their parent).
+    """
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        hint = _swallowed_file(message, list(_Parser.argv))
+        raise _UsageError(f"cogflex: error: {message}{hint} (see {self.prog} --help)")
+
+
+#: Options that take several values, and so can swallow a positional FILE that follows them.
+_LIST_OPTIONS = ("--participants",)
+
+
+def _swallowed_file(message: str, argv: list[str]) -> str:
+    """A hint when a list option took the trial file as one of its values (``--participants 1 2 data.csv``)."""
+    if "required" not in message:
+        return ""
+    for i, token in enumerate(argv):
+        if token in _LIST_OPTIONS:
+            for value in argv[i + 1:]:
+                if value.startswith("-"):
+                    break
+                if Path(value).is_file():
+                    return (f"; {token} took {value!r} as one of its values: put FILE before {token}, or end "
+                            f"the list with --")
+    return ""
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +227,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``cogflex`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cogflex",
         description="Task-switching toolkit: simulate neural task abstraction networks "
         "(Sandbrink et al., NeurIPS 2024), load human task-switching data, fit the networks to it, compare the "
@@ -286,7 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cogflex`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _Parser.argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except DivergenceError as exc:

@@ -69,6 +69,8 @@ class DataStep:
     format: Literal["ebb-and-flow", "csv"] = "ebb-and-flow"
     mapping: str | None = None
     participants: tuple[str, ...] = ()
+    #: What makes a trial correct (``cogflex.data.load_trials``): "response" or "column".
+    correctness: Literal["response", "column"] = "response"
 
     def __post_init__(self) -> None:
         if self.format == "csv" and not self.mapping:
@@ -215,8 +217,8 @@ def _load_data(pipe: Pipeline):
     file = pipe.path(pipe.data.file)
     if pipe.data.format == "csv":
         mapping = CsvMapping.from_args([], [], toml=str(pipe.path(pipe.data.mapping)))
-        return load_trials(file, "csv", mapping=mapping)
-    return load_trials(file, pipe.data.format)
+        return load_trials(file, "csv", mapping=mapping, correctness=pipe.data.correctness)
+    return load_trials(file, pipe.data.format, correctness=pipe.data.correctness)
 
 
 def _expected_attrs(spec, fd, pipe: Pipeline) -> dict:
@@ -306,6 +308,9 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     fd = prepare(data, participants=participants)
     log(f"data: {data.source}: {len(data.trials):,} trials, {len(fd.participants)} participant(s); "
         f"{fd.n_trials:,} trials enter the likelihood (first trial of each session and RTs outside 0.15-3 s removed)")
+    log(f"  {data.correctness_line()}")
+    for warning in fd.warnings:
+        log(f"  WARNING: {warning}")
     step("data", t0, trials=len(data.trials), trials_fitted=fd.n_trials, participants=fd.participants,
          data_digest=fd.digest)
     specs = [load_model(pipe.path(m) if m.endswith((".toml", ".py")) else m) for m in pipe.fit.models]

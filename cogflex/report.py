@@ -208,7 +208,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         data_section.update({"n_trials_in_file": int(len(t)), "n_sessions": int(
             t.groupby("participant", observed=True)["session"].nunique().sum()),
             "switch_rate": float(t["switch"].mean(skipna=True)), "accuracy": float(
-                t["correct"].astype(float).mean(skipna=True))})
+                t["correct"].astype(float).mean(skipna=True)), "correctness": data.correctness_line()})
     ppc_records = None
     if ppc is not None and len(ppc):
         from cogflex.fit.ppc import plot_ppc
@@ -491,7 +491,9 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
              ("trials in the file", data.get("n_trials_in_file")),
              ("trials in the likelihood", data["n_trials_fitted"]),
              ("participants", len(data["participants"])), ("sessions", data.get("n_sessions")),
-             ("switch rate", data.get("switch_rate")), ("accuracy (file's correct column)", data.get("accuracy"))]
+             ("switch rate", data.get("switch_rate")), ("accuracy", data.get("accuracy")),
+             ("correctness rule (check, fit, PPC and this report alike)", data.get("correctness") or next(
+                 (n for n in data.get("notes", []) if n.startswith("correctness:")), None))]
     out.append(_table([{"what": k, "value": v} for k, v in facts if v is not None],
                       [("what", "what"), ("value", "value")], digits={"value": 3}))
     if data.get("cleaning"):

@@ -25,7 +25,7 @@ from cogflex.data.dataset import TrialData
 from cogflex.data.schema import session_starts
 from cogflex.errors import ConfigError
 
-__all__ = ["CleaningRules", "clean", "RULES"]
+__all__ = ["CleaningRules", "clean", "RULES", "participant_warnings", "ACCURACY_EDGE", "FEW_TRIALS"]
 
 RULES = ("practice", "first_trial", "rt_bounds", "post_error", "errors", "mad")
 
@@ -88,6 +88,42 @@ def clean(data: TrialData, rules: CleaningRules | None = None) -> TrialData:
     log.index.name = "participant"
     log = log.astype("int64")
     return data.with_trials(trials.loc[keep].reset_index(drop=True), cleaning=log)
+
+
+#: A participant's accuracy within this distance of 0 or 1 is warned about (the coding may be reversed, or
+#: the accuracy half of a model has almost nothing to fit).
+ACCURACY_EDGE = 0.005
+#: Fewer trials than this left by the cleaning are warned about (none left: always).
+FEW_TRIALS = 50
+
+
+def participant_warnings(data: TrialData, cleaned: TrialData) -> list[str]:
+    """One line per participant whose accuracy is near 0 or 1, or whose cleaning keeps no or few trials.
+
+    ``data`` is the loaded trial table (accuracy over every answered trial, by the correctness rule the
+    data were loaded with: :attr:`TrialData.correctness`), ``cleaned`` the result of :func:`clean` on it.
+    ``cogflex data check`` and ``cogflex fit`` print the same lines.
+    """
+    out = []
+    trials = data.trials
+    answered = trials["rt"].notna() if "rt" in trials else pd.Series(True, index=trials.index)
+    accuracy = trials.loc[answered, "correct"].astype("Float64").groupby(
+        trials.loc[answered, "participant"], observed=True).mean()
+    rule = data.correctness.get("rule", "column")
+    for participant, value in accuracy.items():
+        if pd.notna(value) and (value <= ACCURACY_EDGE or value >= 1 - ACCURACY_EDGE):
+            hint = ("check how correct is coded (--recode correct=...)" if value <= ACCURACY_EDGE else
+                    "the accuracy part of a model has almost nothing to fit")
+            out.append(f"participant {participant}: accuracy {value:.3f} by the '{rule}' correctness rule; {hint}")
+    log = cleaned.cleaning
+    if log is not None:
+        for participant, row in log.drop(index="all", errors="ignore").iterrows():
+            if row["kept"] == 0:
+                out.append(f"participant {participant}: the cleaning keeps no trial of {int(row['total'])}")
+            elif row["kept"] < FEW_TRIALS:
+                out.append(f"participant {participant}: the cleaning keeps only {int(row['kept'])} of "
+                           f"{int(row['total'])} trials")
+    return out
 
 
 def _rule_mask(rule: str, rules: CleaningRules, trials: pd.DataFrame, keep: np.ndarray) -> np.ndarray:

@@ -29,6 +29,10 @@ def _loader_options(p: argparse.ArgumentParser, *, data_option: str | None = Non
                    help="an RT value that means 'no response', e.g. -1 (repeatable)")
     p.add_argument("--encoding", help="text encoding (default utf-8)")
     p.add_argument("--delimiter", help="field delimiter (csv; default: detected)")
+    p.add_argument("--correctness", choices=("response", "column"), default="response",
+                   help="what makes a trial correct, for cleaning, summaries, fits and checks alike: response = "
+                        "response == correct response where the file has both (default; the 'correct' column "
+                        "elsewhere), column = the file's 'correct' column")
 
 
 def _cleaning_options(p: argparse.ArgumentParser) -> None:
@@ -46,6 +50,7 @@ def _load(args):
     from cogflex.data import CsvMapping, load_trials
     from cogflex.errors import ConfigError
 
+    correctness = getattr(args, "correctness", None) or "response"
     if args.format != "csv":
         given = [flag for flag, value in (("--map", args.map), ("--mapping", args.mapping), ("--recode", args.recode),
                                           ("--rt-unit", args.rt_unit), ("--rt-missing", args.rt_missing),
@@ -53,10 +58,10 @@ def _load(args):
         if given:
             raise ConfigError("format", f"{', '.join(given)} only apply to --format csv (the ebb-and-flow format "
                                         "has fixed fields)")
-        return load_trials(args.file, args.format, encoding=args.encoding or "utf-8")
+        return load_trials(args.file, args.format, encoding=args.encoding or "utf-8", correctness=correctness)
     mapping = CsvMapping.from_args(args.map, args.recode, toml=args.mapping, rt_unit=args.rt_unit,
                                    rt_missing=args.rt_missing, encoding=args.encoding, delimiter=args.delimiter)
-    return load_trials(args.file, args.format, mapping=mapping)
+    return load_trials(args.file, args.format, mapping=mapping, correctness=correctness)
 
 
 def _rules(args):
@@ -69,7 +74,7 @@ def _rules(args):
 
 def _overview(data, rules) -> dict:
     """The stable keys of ``data check --json``."""
-    from cogflex.data import clean
+    from cogflex.data import clean, participant_warnings
 
     trials = data.trials
     cleaned = clean(data, rules)
@@ -94,6 +99,8 @@ def _overview(data, rules) -> dict:
                                      for p, row in log.drop(index="all").iterrows()},
         "switch_cost_ms": None if cost is None else float(cost),
         "notes": list(data.notes),
+        "correctness": {**data.correctness, "line": data.correctness_line()},
+        "warnings": participant_warnings(data, cleaned),
         "data_sha256": data.digest(),
     }
 
@@ -106,10 +113,13 @@ def _print_overview(info: dict, log) -> None:
     cost = info["switch_cost_ms"]
     print(f"  switch cost (cleaned, median switch - median repeat RT): "
           f"{'n/a' if cost is None else f'{cost:.0f} ms'}")
+    print(f"  {info['correctness']['line']}")
     print("  cleaning (trials removed by each rule, in order):")
     print("    " + log.to_string().replace("\n", "\n    "))
     for note in info["notes"]:
         print(f"  note: {note}")
+    for warning in info["warnings"]:
+        print(f"  WARNING: {warning}")
 
 
 def _cmd_check(args) -> int:

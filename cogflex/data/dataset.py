@@ -53,6 +53,10 @@ class TrialData:
     cleaning
         After :func:`cogflex.data.clean`: trials removed per participant
         (rows) and rule (columns), in the order the rules ran; ``None`` before.
+    correctness
+        How ``correct`` was decided (:func:`cogflex.data.loaders.apply_correctness`): ``rule``
+        (``"response"``: response == correct response; ``"column"``: the file's ``correct``), ``disagree``
+        (trials on which the two differ) and ``checked`` (whether the file has the columns to compare).
     """
 
     trials: pd.DataFrame
@@ -60,6 +64,16 @@ class TrialData:
     format: str
     notes: tuple[str, ...] = ()
     cleaning: pd.DataFrame | None = field(default=None)
+    correctness: dict = field(default_factory=lambda: {"rule": "column", "disagree": 0, "checked": False})
+
+    def correctness_line(self) -> str:
+        """One line saying which correctness rule was used and how many trials disagree."""
+        c = self.correctness
+        if not c.get("checked"):
+            return "correctness: the file's 'correct' column (no response and correct-response columns to check)"
+        rule = "response == correct response" if c["rule"] == "response" else "the file's 'correct' column"
+        other = "the 'correct' column" if c["rule"] == "response" else "response == correct response"
+        return f"correctness: {rule} ({other} disagrees on {c['disagree']:,} trials)"
 
     @property
     def n_trials(self) -> int:

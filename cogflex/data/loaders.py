@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -178,7 +178,8 @@ def _number_text(value: object) -> str:
 
 
 def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-and-flow", *,
-                mapping: CsvMapping | Mapping[str, str] | None = None, encoding: str = "utf-8") -> TrialData:
+                mapping: CsvMapping | Mapping[str, str] | None = None, encoding: str = "utf-8",
+                correctness: str = "response") -> TrialData:
     """Load, validate and derive trials from a file or a pandas DataFrame.
 
     A DataFrame goes through exactly the checks and derivations of a file:
@@ -201,6 +202,13 @@ def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-
         ``--map NAME=COLUMN`` takes (RT in ms, nothing recoded).
     encoding
         Text encoding of an Ebb and Flow file (unused for a DataFrame).
+    correctness
+        Which rule makes a trial correct, for everything downstream (cleaning, summaries, fits, posterior
+        predictive checks, reports): ``"response"`` (default) — response == correct response wherever the
+        file records the correct response and at least one response (a trial without a response is an
+        error), the ``correct`` column elsewhere; ``"column"`` — the file's ``correct`` column as it is.
+        The rule applied and the number of trials on which the two disagree are in
+        :attr:`TrialData.correctness` and the notes (:func:`apply_correctness`).
 
     Returns
     -------
@@ -254,15 +262,55 @@ def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-
     >>> load_trials(pd.read_csv(path)).digest() == load_trials(path).digest()  # doctest: +SKIP
     True
     """
+    if correctness not in CORRECTNESS:
+        raise ConfigError("correctness", f"unknown rule {correctness!r} (known: {', '.join(CORRECTNESS)})")
     if format == "ebb-and-flow":
         if mapping is not None:
             raise ConfigError("map", "the ebb-and-flow format has fixed fields; a column mapping needs format 'csv'")
-        return load_ebb_and_flow(data, encoding=encoding)
+        return load_ebb_and_flow(data, encoding=encoding, correctness=correctness)
     if format == "csv":
         if mapping is None:
             raise ConfigError("map", "format 'csv' needs a column mapping (--map NAME=COLUMN or --mapping FILE.toml)")
-        return load_csv(data, mapping)
+        return load_csv(data, mapping, correctness=correctness)
     raise ConfigError("format", f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+
+
+#: The rules that make a trial correct (:func:`load_trials`'s ``correctness``).
+CORRECTNESS = ("response", "column")
+
+
+def apply_correctness(data: TrialData, rule: str = "response") -> TrialData:
+    """``data`` with ``correct`` set by ``rule`` (see :func:`load_trials`), ``prev_correct`` re-derived.
+
+    The result's :attr:`~TrialData.correctness` names the rule that was applied — ``"response"`` only where
+    the file has both a response and a correct-response column — and counts the trials on which the file's
+    ``correct`` column and response == correct response disagree; a note says the same in words.
+    """
+    trials = data.trials
+    answered = "response" in trials and trials["response"].notna().any()
+    if not (answered and "correct_response" in trials):
+        return replace(data, correctness={"rule": "column", "disagree": 0, "checked": False})
+    keyed = trials["correct_response"].notna().to_numpy()
+    matches = (trials["response"].astype("string") == trials["correct_response"].astype("string")).fillna(False)
+    derived = matches.to_numpy(dtype=bool)
+    given = trials["correct"].fillna(False).to_numpy(dtype=bool)
+    differ = keyed & (derived != given)
+    notes = list(data.notes)
+    n_diff = int(differ.sum())
+    if n_diff:
+        per = pd.Series(differ).groupby(trials["participant"].to_numpy(), observed=True).sum()
+        who = ", ".join(f"{p}: {int(n)}" for p, n in per.items() if n)
+        kept = ("correctness is response == correct response (--correctness column keeps the file's)"
+                if rule == "response" else "correctness is the file's 'correct' column (--correctness column)")
+        notes.append(f"'correct' disagrees with response == correct response on {n_diff} trials ({who}); "
+                     f"{kept} ({offending_lines(trials, differ)})")
+    record = {"rule": rule, "disagree": n_diff, "checked": True}
+    if rule == "column" or not n_diff:
+        return replace(data, notes=tuple(notes), correctness=record)
+    correct = pd.array(np.where(keyed, derived, given), dtype="boolean")
+    correct[~keyed & trials["correct"].isna().to_numpy()] = pd.NA
+    return replace(data, trials=ordered(derive(trials.assign(correct=correct))), notes=tuple(notes),
+                   correctness=record)
 
 
 def _as_mapping(mapping: CsvMapping | Mapping[str, str]) -> CsvMapping:
@@ -387,7 +435,8 @@ def _compare_switch(data: TrialData, reported: pd.Series, label: str) -> list[st
 # -- the two formats -------------------------------------------------------------
 
 
-def load_ebb_and_flow(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str = "utf-8") -> TrialData:
+def load_ebb_and_flow(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str = "utf-8",
+                      correctness: str = "response") -> TrialData:
     """Load a Lumosity Ebb and Flow export (fields :data:`EBB_AND_FLOW_FIELDS`; gzip or plain CSV, or a DataFrame).
 
     Tasks are ``point`` (cue P: report where the leaves point) and ``move``
@@ -396,7 +445,7 @@ def load_ebb_and_flow(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: 
     ``stim_point``/``stim_move`` and congruency is point = move.
     """
     raw = raw_table(data, encoding=encoding, delimiter=",", text_columns=("user_id", "game_result_id"))
-    return named_rows(raw, _ebb_and_flow)
+    return apply_correctness(named_rows(raw, _ebb_and_flow), correctness)
 
 
 def _ebb_and_flow(table: Raw) -> TrialData:
@@ -433,24 +482,11 @@ def _ebb_and_flow(table: Raw) -> TrialData:
         "participant": "user_id", "session": "nth_master", "trial": "trial", "task": "task_cue", "rt": "resp_time"})
     notes = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
                             f"the {table.what}'s switch")
-    notes += _compare_correct(data.trials, table.what)
     return data.with_trials(data.trials, notes=tuple(notes))
 
 
-def _compare_correct(trials: pd.DataFrame, what: str = "file") -> list[str]:
-    """Notes on trials whose ``correct`` disagrees with response == correct response (kept as the file says)."""
-    answered = trials["response"].notna().to_numpy()
-    matches = (trials["response"].astype("string") == trials["correct_response"].astype("string")).fillna(False)
-    differ = answered & (matches.to_numpy(dtype=bool) != trials["correct"].fillna(False).to_numpy(dtype=bool))
-    if not differ.any():
-        return []
-    per = pd.Series(differ).groupby(trials["participant"].to_numpy()).sum()
-    who = ", ".join(f"{p}: {int(n)}" for p, n in per.items() if n)
-    return [f"'correct' disagrees with response == correct response on {int(differ.sum())} trials ({who}); "
-            f"cogflex keeps the {what}'s 'correct' ({offending_lines(trials, differ)})"]
-
-
-def load_csv(data: str | os.PathLike[str] | pd.DataFrame, mapping: CsvMapping | Mapping[str, str]) -> TrialData:
+def load_csv(data: str | os.PathLike[str] | pd.DataFrame, mapping: CsvMapping | Mapping[str, str], *,
+             correctness: str = "response") -> TrialData:
     """Load a long-format lab CSV (or a DataFrame of its columns) through an explicit column mapping.
 
     ``mapping`` is a :class:`CsvMapping` or a dict ``{schema column: column}``
@@ -463,7 +499,7 @@ def load_csv(data: str | os.PathLike[str] | pd.DataFrame, mapping: CsvMapping | 
     codes.setdefault(mapping.columns["rt"], []).extend(mapping.rt_missing)
     raw = raw_table(data, encoding=mapping.encoding, delimiter=mapping.delimiter,
                      text_columns=list(mapping.columns.values()), all_text=True, codes=codes)
-    return named_rows(raw, lambda table: _lab_csv(table, mapping))
+    return apply_correctness(named_rows(raw, lambda table: _lab_csv(table, mapping)), correctness)
 
 
 def _lab_csv(table: Raw, mapping: CsvMapping) -> TrialData:

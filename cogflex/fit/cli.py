@@ -119,6 +119,8 @@ def _fit_and_print(data, model, options, args, out: Path, executor) -> None:
           f"{'hierarchical' if s['hierarchical'] else 'per participant'}, {s['wall_seconds']:.1f} s "
           f"(network tables {s['seconds']['tables']:.1f} s, mode search {s['seconds']['mode_search']:.1f} s, "
           f"sampling {s['seconds']['sampling']:.1f} s)")
+    if s.get("correctness"):
+        print(f"  {s['correctness']}")
     print(f"  R-hat max {s['rhat_max']:.4f}, bulk ESS min {s['ess_bulk_min']:.0f}, tail ESS min "
           f"{s['ess_tail_min']:.0f}, divergences {s['divergences']}, E-BFMI min {s['ebfmi_min']:.2f}")
     for w in s["warnings"]:

@@ -260,7 +260,9 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             "interpolation_check": json.loads(attrs.get("interpolation_check", "[]")),
             "box_bounds": json.loads(attrs.get("box_bounds", "[]")),
             "weak_parameters": json.loads(attrs.get("weak_parameters", "[]")),
-            "warnings": diagnostic_warnings(diag) + interpolation_warnings(json.loads(attrs.get(
+            "correctness": next((n for n in json.loads(attrs["notes"]) if n.startswith("correctness:")), None),
+            "warnings": json.loads(attrs.get("data_warnings", "[]")) + diagnostic_warnings(diag)
+            + interpolation_warnings(json.loads(attrs.get(
                 "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]")))
             + weak_warnings(json.loads(attrs.get("weak_parameters", "[]"))),
             "parameters": params}

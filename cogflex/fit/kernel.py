@@ -27,7 +27,22 @@ Per trial, for every network (history s, grid node g), in order:
    with every path gated at the mean gate (the "mixed" configuration the residue parameter blends in).
 3. **Feedback learning**: ``substeps`` explicit Euler steps of the gradient flow on the trial's squared error
    (weights and gates, regulariser on the gates), exactly as :meth:`NetworkBatch.step
-   <cogflex.nta.dynamics.NetworkBatch.step>` with covariance ``x x^T``.
+   <cogflex.nta.dynamics.NetworkBatch.step>` with covariance ``x x^T`` — refined where the state is stiff
+   (below).
+
+**Step-size rule** (:func:`refinement`). Explicit Euler on a quadratic loss is stable only while the step
+times the curvature stays below 2. On a trial the curvature of the feedback loss, scaled by the step, is
+bounded by
+
+    h = (dt / tau_W) M sum_p c_p^2  +  (dt / tau_c) (sum_p ||W_p x||^2 + P 10 lambda w_l1),
+
+(the weight block: ||x||^2 = M tasks' one-hot entries times the squared gates; the gate block: the path
+outputs' Gram matrix plus the L1-manifold term of the regulariser), dt = 1 / substeps. When h exceeds
+:data:`STIFFNESS` the trial's sub-steps are split into k = ceil(h / STIFFNESS) steps each (at most
+:data:`MAX_REFINEMENT`), so every step stays in the monotone, non-oscillating range of Euler. This keeps
+fast, unregularised units (the forgetful network at tau = 0.5, whose gates grow without bound) stable
+for any sequence, and changes nothing where the fixed sub-steps were already fine (h <= 1). The rule is
+per network and trial; the torch engine and the test reference apply the same rule.
 
 Everything runs in float64. The loop over grid nodes is parallel (``numba.prange``); histories of one node run
 in the same thread and are summed there, so the output is ``(G, n_observed, len(RECORDS))``.
@@ -40,10 +55,25 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["RECORDS", "run_chunk"]
+__all__ = ["MAX_REFINEMENT", "RECORDS", "STIFFNESS", "refinement", "run_chunk"]
 
 #: What the kernel records per observed trial, in column order (sums over histories).
 RECORDS = ("loss", "margin", "reconfig", "margin_mixed")
+
+#: Largest scaled curvature h of one Euler step before a trial's sub-steps are split (module docstring).
+STIFFNESS = 1.0
+#: At most this many steps per sub-step; beyond it the network is reported as diverged.
+MAX_REFINEMENT = 64
+
+
+@numba.njit(cache=True, inline="always")
+def refinement(stiffness: float) -> int:
+    """Steps per sub-step for a trial of scaled curvature ``stiffness`` (1 when it is at most STIFFNESS)."""
+    if not stiffness <= STIFFNESS:  # also NaN: let the divergence show
+        if stiffness != stiffness:
+            return 1
+        return min(int(math.ceil(stiffness / STIFFNESS)), MAX_REFINEMENT)
+    return 1
 
 
 @numba.njit(cache=True, inline="always")
@@ -177,7 +207,7 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
     lam_nn, lam_l1
         lambda times the normalised non-negativity and L1-manifold weights, per grid node.
     substeps
-        Euler steps of the feedback learning per trial.
+        Euler steps of the feedback learning per trial (more on stiff trials: the step-size rule).
     reconfigure, horizon, flow_steps, criterion
         The cue-driven gate flow (module docstring); off for the feedback-only models.
     out
@@ -246,7 +276,17 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                     out[g, slot, 1] += y_t - best_other
                     out[g, slot, 2] += reconfig
                     out[g, slot, 3] += mixed_t - best_mixed
-                for _ in range(substeps):
+                # the step-size rule (module docstring): split the sub-steps where the trial is stiff
+                gate_sq = 0.0
+                out_sq = 0.0
+                for p in range(n_paths):
+                    gate_sq += c[p] * c[p]
+                    for o in range(r_out):
+                        out_sq += u[p, o] * u[p, o]
+                split = refinement(rate_w * n_tasks * gate_sq + rate_c * (out_sq + n_paths * b_reg))
+                step_w = rate_w / split
+                step_c = rate_c / split
+                for _ in range(substeps * split):
                     # error e = y - y* of the state before the step
                     for o in range(r_out):
                         y = 0.0
@@ -263,7 +303,7 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                         sign = 1.0 if c[p] > 0 else (-1.0 if c[p] < 0 else 0.0)
                         grad_c[p] = dot + sign * (a_reg + b_reg * l1) - k_reg
                     for p in range(n_paths):
-                        scale = rate_w * c[p]
+                        scale = step_w * c[p]
                         for m in range(n_tasks):
                             col = columns[s, i, m]
                             for o in range(r_out):
@@ -272,4 +312,4 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                         for o in range(r_out):
                             u[p, o] -= n_tasks * scale * e[o]
                     for p in range(n_paths):
-                        c[p] -= rate_c * grad_c[p]
+                        c[p] -= step_c * grad_c[p]

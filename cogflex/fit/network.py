@@ -24,7 +24,11 @@ Learning per trial is the NTA gradient flow on that trial's squared error,
 integrated with ``substeps`` Euler steps of 1/substeps trial each
 (timescales are in trials). The gate regulariser (non-negativity + L1
 manifold) keeps the gates bounded; sub-steps keep fast gates stable (one
-large step per trial makes them overshoot, DESIGN §4).
+large step per trial makes them overshoot, DESIGN §4). Where a trial is
+stiffer than the sub-steps allow (fast, unregularised gates that have
+grown large), its sub-steps are split further by the step-size rule of
+:mod:`cogflex.fit.kernel`, in both engines, so that every node of a model's
+box integrates stably on any sequence.
 
 **Unobserved histories.** The tutorial draws, the practice trials and the
 initial weights are unknown, and a single draw of them makes the
@@ -344,6 +348,11 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
     reg = GateRegularizer.from_weights(Regularizer(nonnegative=settings.regularizer_nonnegative,
                                                    l1=settings.regularizer_l1, l2=0.0), tile(lam))
     batch.set_learning(tile(dt / tau_w), tile(dt / tau_c), reg)
+    base_rates = batch.rates.clone()
+    weight_rate, gate_rate = tile(dt / tau_w), tile(dt / tau_c)
+    _, w_l1, _ = Regularizer(nonnegative=settings.regularizer_nonnegative, l1=settings.regularizer_l1,
+                             l2=0.0).normalized()
+    curvature_reg = tile(settings.paths * 10.0 * w_l1 * lam)
     # Inputs and their covariances x x^T for all R^M feature combinations, precomputed.
     xs = _inputs(n_tasks, r, dtype)
     covs = xs[:, :, None] * xs[:, None, :]  # (R^M, d_in, d_in)
@@ -381,7 +390,15 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
             if gate_rec is not None:
                 gate_rec[k] = batch.gates[:, 0, :].view(n_hist, g, -1).mean(0)
             k += 1
-        advance(batch, settings.substeps, cov, loss=loss_buf)
+        inputs = xs[idx] if n_hist > 1 else xs[idx[0]].unsqueeze(0)
+        split = _refinement(batch, inputs, weight_rate, gate_rate, curvature_reg, g, r)
+        if split is None:
+            advance(batch, settings.substeps, cov, loss=loss_buf)
+        else:  # the step-size rule: stiff networks take more, shorter steps; the others wait
+            for step in range(settings.substeps * int(split.max())):
+                batch.rates.copy_(base_rates * ((step < settings.substeps * split) / split)[:, None, None])
+                advance(batch, 1, cov, loss=loss_buf)
+            batch.rates.copy_(base_rates)
         if i % 1000 == 999:
             if progress is not None:
                 progress(1000)
@@ -390,12 +407,35 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
     if not torch.isfinite(batch.z).all():
         bad = np.flatnonzero(~torch.isfinite(batch.z.view(n_hist * g, -1)).all(1).numpy()) % g
         j = int(bad[0])
+        from cogflex.fit.kernel import MAX_REFINEMENT
+
         raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
-                              f"lambda={lam[j]:.3g}: use more substeps or longer timescales")
+                              f"lambda={lam[j]:.3g} even with {MAX_REFINEMENT}x refined sub-steps: "
+                              "use longer timescales")
     loss = loss_out.T.to(torch.float64).numpy()
     margin = margin_out.T.to(torch.float64).numpy()
     gates_np = gate_rec.permute(1, 0, 2).to(torch.float64).numpy() if gate_rec is not None else None
     return Predictors(loss=loss, margin=margin, gates=gates_np)
+
+
+def _refinement(batch: NetworkBatch, inputs: torch.Tensor, weight_rate: torch.Tensor, gate_rate: torch.Tensor,
+                curvature_reg: torch.Tensor, g: int, r: int) -> torch.Tensor | None:
+    """Steps per sub-step of every network on this trial (:mod:`cogflex.fit.kernel`'s step-size rule), or ``None``.
+
+    ``inputs`` ``(S, d_in)``: the trial's input per history; networks are seed-major (``s * G + g``).
+    """
+    from cogflex.fit.kernel import MAX_REFINEMENT, STIFFNESS
+
+    n, paths = batch.n_networks, batch.paths
+    w = batch.weights.reshape(n, paths, r, -1)
+    x = inputs.repeat_interleave(g, dim=0)  # (B, d_in)
+    out_sq = torch.einsum("bprd,bd->bpr", w, x).square().sum((1, 2))
+    gates = batch.gates.reshape(n, paths)
+    h = weight_rate * x.square().sum(1) * gates.square().sum(1) + gate_rate * (out_sq + curvature_reg)
+    if not bool((h > STIFFNESS).any()):
+        return None
+    return torch.where(h > STIFFNESS, torch.ceil(h / STIFFNESS).clamp(max=MAX_REFINEMENT),
+                       torch.ones_like(h)).to(batch.rates.dtype)
 
 
 #: Trials per call of the compiled kernel (the progress bar moves between calls).
@@ -443,8 +483,11 @@ def _run_compiled(seq, tau_c, tau_w, lam, settings: NetworkSettings, reconfigura
     finite = np.isfinite(weights).all(axis=(1, 2, 3, 4)) & np.isfinite(gates).all(axis=(1, 2))
     if not finite.all():
         j = int(np.flatnonzero(~finite)[0])
+        from cogflex.fit.kernel import MAX_REFINEMENT
+
         raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
-                              f"lambda={lam[j]:.3g}: use more substeps or longer timescales")
+                              f"lambda={lam[j]:.3g} even with {MAX_REFINEMENT}x refined sub-steps: "
+                              "use longer timescales")
     out /= n_hist
     named = dict(zip(RECORDS, np.moveaxis(out, -1, 0)))
     return Predictors(loss=named["loss"], margin=named["margin"],

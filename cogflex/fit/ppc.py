@@ -7,8 +7,8 @@ exactly as the observed data: switch cost by practice bin, RT by run position, c
 on switch and repeat trials, RT quantiles. The result is one long table of observed value, replication mean
 and a central interval per statistic; :func:`plot_ppc` draws observed and predicted on the same axes.
 
-Observed correctness is the one the fits use (``response == correct_response`` where both exist, see
-:func:`cogflex.fit.sequence.observed_outcomes`).
+Observed correctness is the one the fits use: the rule the data were loaded with
+(:attr:`cogflex.data.TrialData.correctness`, ``load_trials(correctness=...)``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from cogflex.data.summaries import ALL, summarize
 from cogflex.errors import CogflexError
 from cogflex.io import save_figure
 
-__all__ = ["PPC_COLUMNS", "model_colors", "observed_for_fitting", "posterior_predictive_check", "ppc_panels",
+__all__ = ["PPC_COLUMNS", "model_colors", "posterior_predictive_check", "ppc_panels",
            "plot_ppc"]
 
 #: Version of the replication procedure: saved PPC tables made by another version are recomputed.
@@ -57,14 +57,6 @@ def model_colors(models) -> dict[str, str]:
         index = fixed[m] if m in fixed else free.pop(0) if free else len(out) % len(palette)
         out[m] = palette[index]
     return out
-
-
-def observed_for_fitting(data: TrialData) -> TrialData:
-    """``data`` with ``correct`` as the fits define it (response == correct response where available)."""
-    from cogflex.fit.sequence import observed_outcomes
-
-    correct, _ = observed_outcomes(data.trials)
-    return data.with_trials(data.trials.assign(correct=pd.array(correct, dtype="boolean")))
 
 
 def _statistics(data: TrialData, rules: CleaningRules, bins) -> pd.DataFrame:
@@ -104,7 +96,7 @@ def posterior_predictive_check(tree: xr.DataTree, data: TrialData, *, draws: int
     if tree.attrs.get("data_digest") not in (None, selected.digest()):
         raise CogflexError(f"the {tree.attrs.get('model')} fit was made on other data than {data.source} "
                            "(data hashes differ): give the file it was fitted to")
-    observed = _statistics(observed_for_fitting(selected), rules, bins)
+    observed = _statistics(selected, rules, bins)
     reps = replicate(tree, selected, draws=draws, seed=seed)
     simulated = pd.concat([_statistics(r, rules, bins) for r in reps], axis=1).reindex(observed.index)
     values = simulated.to_numpy(dtype=float)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cogflex.data.cleaning import CleaningRules, clean
+from cogflex.data.cleaning import CleaningRules, clean, participant_warnings
 from cogflex.data.dataset import TrialData, natural_sorted
 from cogflex.errors import DataError
 from cogflex.fit.sequence import Sequence, TaskMapping, encode
@@ -37,6 +37,8 @@ class FitData:
     trials: pd.DataFrame  # observed trials, in sequence order; columns below
     cleaning: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: Participants with accuracy near 0 or 1, or few trials left (:func:`cogflex.data.participant_warnings`).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_trials(self) -> int:
@@ -68,7 +70,7 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
 
     The observed-trial table has columns ``participant`` (text),
     ``pidx`` (index into ``participants``), ``session``, ``rt`` (s),
-    ``correct`` (bool, see :func:`cogflex.fit.sequence.observed_outcomes`),
+    ``correct`` (bool, by the correctness rule the data were loaded with: :attr:`TrialData.correctness`),
     ``switch``, ``congruent``, ``run_position``, ``log_practice`` (log session,
     centred per participant), ``row`` (row of the trial table as loaded) and ``seq_row`` (row among the
     selected participants' trials).
@@ -84,7 +86,8 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
     mask = np.zeros(len(trials), dtype=bool)
     mask[cleaned.trials["_row"].to_numpy()] = True
     sequences = encode(data, mask, mapping)
-    notes = list(dict.fromkeys(n for s in sequences for n in s.notes))
+    notes = list(dict.fromkeys([data.correctness_line(), *(n for s in sequences for n in s.notes)]))
+    warned = participant_warnings(data, cleaned)
     frames = []
     for i, seq in enumerate(sequences):
         rows = seq.rows[seq.observed]
@@ -102,7 +105,7 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
             "log_practice": log_session - log_session.mean(), "row": origin[rows], "seq_row": rows}))
     table = pd.concat(frames, ignore_index=True)
     return FitData(source=data.source, digest=data.digest(), participants=[s.participant for s in sequences],
-                   sequences=sequences, trials=table, cleaning=cleaned.cleaning, notes=notes)
+                   sequences=sequences, trials=table, cleaning=cleaned.cleaning, notes=notes, warnings=warned)
 
 
 #: Trial covariates available to every model's link (:func:`covariates`).

@@ -42,6 +42,7 @@ FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical"
               "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
               "notes": list, "model_spec": dict}
 OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "weak_parameters": list, "job_seeds": list,
+                      "data_warnings": list,
                       "mode_search": list,
                       "tune": int}
 OBSERVED_VARIABLES = ("rt", "correct", "participant", "session", "switch", "congruent", "run_position", "row")
@@ -179,6 +180,7 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
         "box_bounds": json.dumps([c for r in results for c in (r.get("box_bounds") or [])]),
         "weak_parameters": json.dumps([c for r in results for c in (r.get("weak_parameters") or [])]),
         "notes": json.dumps(fd.notes),
+        "data_warnings": json.dumps(list(getattr(fd, "warnings", []))),
         "cleaning": fd.cleaning.to_json(),
         "cogflex_version": __version__,
     })

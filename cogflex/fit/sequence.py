@@ -31,7 +31,7 @@ import pandas as pd
 from cogflex.data.dataset import TrialData
 from cogflex.errors import DataError
 
-__all__ = ["TaskMapping", "Sequence", "encode", "MAPPINGS", "observed_outcomes"]
+__all__ = ["TaskMapping", "Sequence", "encode", "MAPPINGS"]
 
 
 @dataclass(frozen=True)
@@ -109,28 +109,6 @@ class Sequence:
         return len(self.task)
 
 
-def observed_outcomes(trials: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Per-trial correctness used for fitting, and a note on its source.
-
-    Where ``response`` and ``correct_response`` are both present, correctness
-    is ``response == correct_response`` (the Ebb and Flow file's own
-    ``correct`` column disagrees with it for some players); otherwise the
-    ``correct`` column.
-    """
-    notes = []
-    if {"response", "correct_response"} <= set(trials.columns) and trials["response"].notna().any():
-        resp = trials["response"].astype(object)
-        corr = trials["correct_response"].astype(object)
-        derived = (resp == corr).to_numpy(dtype=bool) & resp.notna().to_numpy()
-        given = trials["correct"].fillna(False).to_numpy(dtype=bool)
-        n_diff = int((derived != given).sum())
-        if n_diff:
-            notes.append(f"correctness taken as response == correct_response; the 'correct' column "
-                         f"disagrees on {n_diff} trials")
-        return derived, notes
-    return trials["correct"].fillna(False).to_numpy(dtype=bool), notes
-
-
 def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | None = None) -> list[Sequence]:
     """Encode each participant's full trial sequence.
 
@@ -150,7 +128,9 @@ def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | No
     if len(tasks) != 2:
         raise DataError(source, f"fitting needs exactly two tasks, found {len(tasks)}: {', '.join(tasks)}",
                         column="task")
-    correct, notes = observed_outcomes(trials)
+    # correctness is decided once, when the data are loaded (cogflex.data.load_trials(correctness=...))
+    correct = trials["correct"].fillna(False).to_numpy(dtype=bool)
+    notes: list[str] = []
     task_idx = _codes(trials["task"], tasks, source, "task")
     if mapping.name == "ebb-and-flow":
         feats = mapping.features or ("stim_point", "stim_move")

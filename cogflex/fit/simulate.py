@@ -54,6 +54,10 @@ class Design:
         congruent stimulus (point = move).
     seed
         Seed of the sequence draws.
+    session_switch_rates, session_congruent_rates
+        Optional per-session rates, cycled over the sessions (session k uses entry k mod length), for
+        designs whose blocks differ (e.g. low- and high-switch-rate games); they replace the single rates
+        above, and the trials then carry ``cond_switch_rate`` / ``cond_congruent_rate`` columns.
     """
 
     participants: int = 4
@@ -63,6 +67,8 @@ class Design:
     switch_rate: float = 0.18
     congruent_rate: float = 0.25
     seed: int = 0
+    session_switch_rates: tuple[float, ...] = ()
+    session_congruent_rates: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("participants", "sessions", "trials_per_session", "first_session"):
@@ -71,6 +77,16 @@ class Design:
         for name in ("switch_rate", "congruent_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"design.{name}", "must be between 0 and 1")
+        for name in ("session_switch_rates", "session_congruent_rates"):
+            object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+            if not all(0 <= v <= 1 for v in getattr(self, name)):
+                raise ConfigError(f"design.{name}", "every rate must be between 0 and 1")
+
+    def rates(self, session: int) -> tuple[float, float]:
+        """(switch rate, congruent rate) of the ``session``-th game (0-based)."""
+        switch = self.session_switch_rates or (self.switch_rate,)
+        congruent = self.session_congruent_rates or (self.congruent_rate,)
+        return switch[session % len(switch)], congruent[session % len(congruent)]
 
 
 def design_trials(design: Design) -> TrialData:
@@ -80,15 +96,20 @@ def design_trials(design: Design) -> TrialData:
     for p in range(design.participants):
         pid = f"sim{p + 1:02d}"
         for s in range(design.sessions):
+            switch_rate, congruent_rate = design.rates(s)
             task = int(rng.integers(0, 2))
             for t in range(design.trials_per_session):
-                if t and rng.random() < design.switch_rate:
+                if t and rng.random() < switch_rate:
                     task = 1 - task
                 point = int(rng.integers(0, 4))
-                move = point if rng.random() < design.congruent_rate else int((point + rng.integers(1, 4)) % 4)
+                move = point if rng.random() < congruent_rate else int((point + rng.integers(1, 4)) % 4)
                 rows.append((pid, design.first_session + s, t + 1, ("point", "move")[task], _DIRS[point],
-                             _DIRS[move]))
-    df = pd.DataFrame(rows, columns=["participant", "session", "trial", "task", "stim_point", "stim_move"])
+                             _DIRS[move], switch_rate, congruent_rate))
+    df = pd.DataFrame(rows, columns=["participant", "session", "trial", "task", "stim_point", "stim_move",
+                                     "cond_switch_rate", "cond_congruent_rate"])
+    df = df.drop(columns=[c for c, given in (("cond_switch_rate", design.session_switch_rates),
+                                              ("cond_congruent_rate", design.session_congruent_rates))
+                          if not given])
     df["correct_response"] = np.where(df["task"] == "point", df["stim_point"], df["stim_move"])
     df["response"] = df["correct_response"]
     df["correct"] = True
@@ -102,7 +123,8 @@ def _as_trial_data(df: pd.DataFrame, source: str) -> TrialData:
     df["participant"] = df["participant"].astype(str).astype("category")
     for col in ("session", "trial"):
         df[col] = df[col].astype("Int64")
-    for col in ("task", "stim_point", "stim_move", "response", "correct_response"):
+    for col in ("task", "stim_point", "stim_move", "response", "correct_response",
+                *(c for c in df.columns if c.startswith("cond_"))):
         if col in df:
             df[col] = df[col].astype("category")
     df["correct"] = df["correct"].astype("boolean")

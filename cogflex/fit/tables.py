@@ -21,7 +21,7 @@ from cogflex.io import atomic_path
 __all__ = ["TABLE_FORMAT", "grid_points", "grid_shape", "predictor_table"]
 
 #: Bump when the network code changes what a predictor table holds (invalidates cached tables).
-TABLE_FORMAT = 2
+TABLE_FORMAT = 3
 
 
 def grid_points(model) -> dict[str, np.ndarray]:

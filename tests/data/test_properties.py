@@ -329,7 +329,11 @@ def test_valid_ebb_and_flow_tables_load(generated):
         assert got["participant"] == r["user"] and got["session"] == r["nth"] and got["trial"] == r["trial"]
         assert got["task"] == {"P": "point", "M": "move"}[r["cue"]]
         assert bool(got["congruent"]) == (r["point"] == r["move"])
-        assert bool(got["correct"]) == (r["correct"] == "T")
+        # the default correctness rule: response == the cued stimulus' direction (a missing response is an error)
+        # (a file without any response keeps its 'correct' column)
+        cued = r["point"] if r["cue"] == "P" else r["move"]
+        any_response = any(row["resp"] for row in rows)
+        assert bool(got["correct"]) == ((r["resp"] == cued) if any_response else r["correct"] == "T")
         assert (math.isnan(got["rt"]) and r["rt"] == "") or got["rt"] == pytest.approx(int(r["rt"] or 0) / 1000)
     # the file's switch column is never trusted, but a disagreement is reported
     reported = [r["switch"] == "T" for r in rows]

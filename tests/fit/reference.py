@@ -72,7 +72,8 @@ def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps,
 
 def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, target: np.ndarray,
                   n_responses: int, weights0: np.ndarray, gate_init: float, tau_c, tau_w, lam, *,
-                  substeps: int, nonnegative: float = 1.0, l1: float = 1.0, reconfiguration=None):
+                  substeps: int, nonnegative: float = 1.0, l1: float = 1.0, reconfiguration=None,
+                  stiffness: float = 1.0, max_refinement: int = 64):
     """Run G networks trial by trial; return loss, margin and gates ``(G, n_obs[, P])`` before observed trials.
 
     ``task`` (T,), ``features`` (T, 2) over the whole life; ``observed`` (T,) mask; ``target`` the correct
@@ -80,6 +81,8 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
     ``reconfiguration`` ``(horizon, steps, criterion, moment)``: the cue-driven gate flow before every
     trial (:func:`reference_flow`); then the function also returns the reconfiguration time and the margin
     with both paths at the mean gate, ``(loss, margin, gates, reconfig, margin_mixed)``.
+    A trial whose scaled curvature h exceeds ``stiffness`` takes ``ceil(h / stiffness)`` (at most
+    ``max_refinement``) Euler steps per sub-step (the engine's step-size rule, written out here).
     """
     tau_c, tau_w, lam = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (tau_c, tau_w, lam))
     tau_c, tau_w, lam = np.broadcast_arrays(tau_c, tau_w, lam)
@@ -117,13 +120,19 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
             mixed.append(y_mix[:, t] - np.delete(y_mix, t, axis=-1).max(-1))
             times.append(time)
             k += 1
-        for _ in range(substeps):
+        # the step-size rule: h = dt/tau_W ||x||^2 sum c^2 + dt/tau_c (sum ||W_p x||^2 + P 10 lambda w_l1)
+        wx = np.einsum("gprd,d->gpr", w, x)
+        h = (dt / tau_w) * (x @ x) * (c**2).sum(1) + (dt / tau_c) * ((wx**2).sum((1, 2)) + paths * 10 * lam * w_l1)
+        split = np.where(h > stiffness, np.minimum(np.ceil(h / stiffness), max_refinement), 1).astype(int)
+        for step in range(substeps * split.max()):
+            active = step < substeps * split  # a network with fewer, longer steps has finished
             wx = np.einsum("gprd,d->gpr", w, x)  # W_p x
             err = np.einsum("gp,gpr->gr", c, wx) - y_star  # y - y*
             grad_w = c[:, :, None, None] * err[:, None, :, None] * x[None, None, None, :]
             grad_c = np.einsum("gpr,gr->gp", wx, err) + regularizer_gradient(c, lam, nonnegative, l1)
-            w = w - (dt / tau_w)[:, None, None, None] * grad_w
-            c = c - (dt / tau_c)[:, None] * grad_c
+            rate = np.where(active, dt / split, 0.0)
+            w = w - (rate / tau_w)[:, None, None, None] * grad_w
+            c = c - (rate / tau_c)[:, None] * grad_c
     out = np.array(loss).T, np.array(margin).T, np.transpose(np.array(gates), (1, 0, 2))
     if reconfiguration is None:
         return out

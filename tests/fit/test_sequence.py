@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cogflex.data import CsvMapping, load_csv, load_trials
+from cogflex.data import CsvMapping, apply_correctness, load_csv, load_trials
 from cogflex.data.schema import derive
 from cogflex.errors import ConfigError, DataError
 from cogflex.fit.prepare import FIT_CLEANING, prepare
-from cogflex.fit.sequence import TaskMapping, default_mapping, encode, observed_outcomes
+from cogflex.fit.sequence import TaskMapping, default_mapping, encode
 from cogflex.fit.simulate import Design, design_trials
 from tests.data.helpers import JSPSYCH, JSPSYCH_MAP, JSPSYCH_RECODE, PSYCHOPY, PSYCHOPY_MAP, SHARED
 from tests.fit.helpers import kept_mask, tiny_trials
@@ -96,22 +96,24 @@ def test_two_task_mapping_uses_a_congruent_column(design):
     assert np.array_equal(again.features, seq.features)
 
 
-def test_correctness_is_response_equals_correct_response_with_a_note():
+def test_the_fit_takes_correctness_from_the_loaded_data_and_says_which_rule():
+    """One rule: prepare() uses the trials' correct column as loaded, and its first note names the rule."""
     data = tiny_trials()
     df = data.trials.copy()
     truth = (df["response"].astype(str) == df["correct_response"].astype(str)).to_numpy()
     assert (~truth).sum() > 5
     df["correct"] = pd.array(np.ones(len(df), dtype=bool), dtype="boolean")  # the file's column says all correct
-    correct, notes = observed_outcomes(df)
-    assert np.array_equal(correct, truth)
-    assert len(notes) == 1 and f"disagrees on {(~truth).sum()} trials" in notes[0]
-    fd = prepare(data.with_trials(df))
-    assert np.array_equal(fd.trials["correct"].to_numpy(), truth[fd.trials["row"]])
-    assert any("response == correct_response" in note for note in fd.notes)
-    # without responses the correct column is used
-    no_resp = df.assign(response=pd.Categorical([None] * len(df), categories=DIRS))
-    correct, notes = observed_outcomes(no_resp)
-    assert correct.all() and notes == []
+    for rule, want in (("response", truth), ("column", np.ones(len(df), dtype=bool))):
+        loaded = apply_correctness(data.with_trials(df), rule)
+        fd = prepare(loaded)
+        assert np.array_equal(fd.trials["correct"].to_numpy(), want[fd.trials["row"]])
+        assert fd.notes[0] == loaded.correctness_line()
+        assert f"disagrees on {(~truth).sum()} trials" in fd.notes[0]
+    # without responses the correct column is used, and the note says there was nothing to check it against
+    no_resp = apply_correctness(data.with_trials(df.assign(response=pd.Categorical([None] * len(df),
+                                                                                    categories=DIRS))))
+    fd = prepare(no_resp)
+    assert fd.trials["correct"].all() and "no response" in fd.notes[0]
 
 
 def _with(data, column: str, rows: list[int], value):

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cogflex.data import summarize
+from cogflex.data import apply_correctness, summarize
 from cogflex.data.summaries import ALL
 from cogflex.errors import CogflexError
-from cogflex.fit.ppc import PPC_COLUMNS, observed_for_fitting, plot_ppc, posterior_predictive_check
+from cogflex.fit.ppc import PPC_COLUMNS, plot_ppc, posterior_predictive_check
 from tests.pipeline.conftest import PPC_DRAWS
 
 KEY = ["participant", "measure", "condition", "practice_bin"]
@@ -27,8 +27,8 @@ def test_columns_and_models(ppc_table, fits):
 
 @pytest.mark.parametrize("measure", ["switch_cost_ms", "accuracy", "rt_median_ms"])
 def test_observed_values_are_the_data_layer_summaries(ppc_table, data, measure):
-    """'observed' equals summarize(observed_for_fitting(data)).tidy() for the same statistic, in every model."""
-    tidy = summarize(observed_for_fitting(data), bins=3).tidy()
+    """'observed' equals summarize(data).tidy() for the same statistic, in every model."""
+    tidy = summarize(data, bins=3).tidy()
     want = tidy[tidy["measure"] == measure].set_index(KEY)["value"].astype(float).sort_index()
     assert len(want) > 3
     for _, rows in ppc_table[ppc_table["measure"] == measure].groupby("model"):
@@ -37,12 +37,15 @@ def test_observed_values_are_the_data_layer_summaries(ppc_table, data, measure):
         np.testing.assert_allclose(got.to_numpy(), want.to_numpy())
 
 
-def test_observed_accuracy_uses_the_fits_definition(data):
-    """observed_for_fitting: correct is response == correct response (the file's own flag is ignored)."""
+def test_observed_accuracy_uses_the_loading_rule(data):
+    """The PPC summarises the data's correct column (above), which the correctness rule sets once, at load."""
     flipped = data.with_trials(data.trials.assign(correct=~data.trials["correct"].astype(bool)))
-    again = observed_for_fitting(flipped).trials["correct"].astype(bool).to_numpy()
     truth = (data.trials["response"].astype(str) == data.trials["correct_response"].astype(str)).to_numpy()
-    np.testing.assert_array_equal(again, truth)
+    again = apply_correctness(flipped, "response")
+    np.testing.assert_array_equal(again.trials["correct"].astype(bool).to_numpy(), truth)
+    assert again.correctness == {"rule": "response", "disagree": len(truth), "checked": True}
+    kept = apply_correctness(flipped, "column")
+    np.testing.assert_array_equal(kept.trials["correct"].astype(bool).to_numpy(), ~truth)
 
 
 def test_summaries_of_the_replications(ppc_table):
@@ -109,7 +112,7 @@ def test_plot_ppc(ppc_table, tmp_path):
 
 def test_switch_cost_without_rt_trials_of_one_type(data):
     """A bin whose switch trials are all errors has accuracy but no switch cost (summaries used to crash)."""
-    trials = observed_for_fitting(data).trials.copy()
+    trials = data.trials.copy()
     first = trials["participant"].astype(str).eq("sim01") & trials["session"].eq(trials["session"].min())
     switch = first & trials["switch"].fillna(False).astype(bool)
     assert switch.sum() >= 1
