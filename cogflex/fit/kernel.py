@@ -69,11 +69,9 @@ MAX_REFINEMENT = 64
 @numba.njit(cache=True, inline="always")
 def refinement(stiffness: float) -> int:
     """Steps per sub-step for a trial of scaled curvature ``stiffness`` (1 when it is at most STIFFNESS)."""
-    if not stiffness <= STIFFNESS:  # also NaN: let the divergence show
-        if stiffness != stiffness:
-            return 1
-        return min(int(math.ceil(stiffness / STIFFNESS)), MAX_REFINEMENT)
-    return 1
+    if stiffness <= STIFFNESS or stiffness != stiffness:  # NaN: one step, and the divergence shows
+        return 1
+    return min(int(math.ceil(stiffness / STIFFNESS)), MAX_REFINEMENT)
 
 
 @numba.njit(cache=True, inline="always")

@@ -406,16 +406,19 @@ def _run(seq, tau_c, tau_w, lam, settings, *, record_gates, progress) -> Predict
                 break
     if not torch.isfinite(batch.z).all():
         bad = np.flatnonzero(~torch.isfinite(batch.z.view(n_hist * g, -1)).all(1).numpy()) % g
-        j = int(bad[0])
-        from cogflex.fit.kernel import MAX_REFINEMENT
-
-        raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
-                              f"lambda={lam[j]:.3g} even with {MAX_REFINEMENT}x refined sub-steps: "
-                              "use longer timescales")
+        raise _diverged(tau_c, tau_w, lam, int(bad[0]))
     loss = loss_out.T.to(torch.float64).numpy()
     margin = margin_out.T.to(torch.float64).numpy()
     gates_np = gate_rec.permute(1, 0, 2).to(torch.float64).numpy() if gate_rec is not None else None
     return Predictors(loss=loss, margin=margin, gates=gates_np)
+
+
+def _diverged(tau_c, tau_w, lam, j: int) -> DivergenceError:
+    """The error for grid node ``j`` whose state stopped being finite (both engines)."""
+    from cogflex.fit.kernel import MAX_REFINEMENT
+
+    return DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, lambda={lam[j]:.3g} "
+                           f"even with {MAX_REFINEMENT}x refined sub-steps: use longer timescales")
 
 
 def _refinement(batch: NetworkBatch, inputs: torch.Tensor, weight_rate: torch.Tensor, gate_rate: torch.Tensor,
@@ -482,12 +485,7 @@ def _run_compiled(seq, tau_c, tau_w, lam, settings: NetworkSettings, reconfigura
             progress(min(_CHUNK, task.shape[1] - start))
     finite = np.isfinite(weights).all(axis=(1, 2, 3, 4)) & np.isfinite(gates).all(axis=(1, 2))
     if not finite.all():
-        j = int(np.flatnonzero(~finite)[0])
-        from cogflex.fit.kernel import MAX_REFINEMENT
-
-        raise DivergenceError(f"network diverged for tau_c={tau_c[j]:.3g}, tau_W={tau_w[j]:.3g}, "
-                              f"lambda={lam[j]:.3g} even with {MAX_REFINEMENT}x refined sub-steps: "
-                              "use longer timescales")
+        raise _diverged(tau_c, tau_w, lam, int(np.flatnonzero(~finite)[0]))
     out /= n_hist
     named = dict(zip(RECORDS, np.moveaxis(out, -1, 0)))
     return Predictors(loss=named["loss"], margin=named["margin"],
