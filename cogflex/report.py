@@ -2,7 +2,8 @@
 
 :func:`build_report` gathers everything a reader needs to judge a set of fits — data and cleaning, per
 model the spec, priors, sampling diagnostics with plain-language warnings and the posteriors (with the
-paper's symbols tau_c, tau_W, lambda), the PSIS-LOO comparison with stacking weights, the posterior
+paper's symbols tau_c, tau_W, lambda) drawn over their priors (:mod:`cogflex.fit.prior_posterior`; the weakly
+identified ones marked), the PSIS-LOO comparison with stacking weights, the posterior
 predictive checks, software versions, seeds and hashes — into one mapping (written as ``report.json``)
 and :func:`write_html` renders it with every figure embedded as a PNG data URI, so that the file opens
 anywhere without a network.
@@ -166,6 +167,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     for the HTML.
     """
     from cogflex.fit.fitting import summarize_fit
+    from cogflex.fit.prior_posterior import MAX_PARTICIPANTS, plot_prior_posterior, weak_parameters
     from cogflex.fit.schema import fixed_parameters, model_of
 
     attrs = fits.attrs
@@ -182,6 +184,10 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         fig = _posterior_figure(tree, name)
         if fig is not None:
             figures[f"posterior_{name}"] = _figure_uri(fig)
+        weak = weak_parameters(tree)
+        overlay = plot_prior_posterior(tree, title=name, weak=weak, max_participants=MAX_PARTICIPANTS)
+        if overlay is not None:
+            figures[f"prior_{name}"] = _figure_uri(overlay)
         models[name] = {
             "file": str(fits.paths.get(name, "")), "spec": spec, "priors": fitted.prior_rows(),
             "fixed": fixed_parameters(tree), "family": fitted.family,
@@ -190,6 +196,9 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
                                                             "divergences", "ebfmi_min")},
             "warnings": summary["warnings"],
             "parameters": summary["parameters"],
+            "weak_parameters": weak,
+            "prior_overlay": None if overlay is None else {
+                "participants": participants[:MAX_PARTICIPANTS], "not_drawn": list(fitted.coefficients)},
             "sampler": {k: summary[k] for k in ("sampler", "draws", "chains", "seed")} | {
                 "tune": int(tree.attrs.get("tune", 0)), "target_accept": float(tree.attrs.get("target_accept", 0)),
                 "job_seeds": json.loads(tree.attrs.get("job_seeds", "[]")),
@@ -282,6 +291,7 @@ h2#models{border-left-color:#7570b3}
 h2#data{border-left-color:#e7298a}
 h2#reproducibility{border-left-color:#66a61e}
 h3{margin:24px 0 8px;font-size:17px}
+h4{margin:16px 0 6px;font-size:15px}
 .sub{color:#566;margin:0 0 18px}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:13px}
 th,td{border-bottom:1px solid #dde;padding:3px 9px;text-align:right}
@@ -375,6 +385,41 @@ def _verdict(report: dict) -> str:
     return "<br>".join(lines)
 
 
+def _prior_overlay_html(name: str, m: dict, figures: dict, *, n_participants: int) -> str:
+    """The prior-vs-posterior figure of one model, its caption and the warnings of its weak parameters."""
+    from cogflex.fit.checks import WEAK_SD_RATIO, weak_warnings
+
+    key = f"prior_{name}"
+    if key not in figures:
+        return ""
+    e = html.escape
+    info = m["prior_overlay"]
+    shown = len(info["participants"])
+    notes = []
+    if shown < n_participants:
+        notes.append(f"The first {shown} of {n_participants} participants are shown.")
+    if info["not_drawn"]:
+        notes.append(f"Coefficient blocks ({e(', '.join(info['not_drawn']))}) are not drawn.")
+    if m["sampler"]["hierarchical"]:
+        notes.append("In this hierarchical fit the grey curve is the prior as specified for one participant; "
+                     "the participants' own prior is the group-level distribution.")
+    weak = weak_warnings(m.get("weak_parameters") or [])
+    out = [f"<h4 id='prior-{e(name)}'>Prior vs posterior</h4>",
+           "<p>Per parameter (panel) and participant (row): the prior density (grey) under a histogram of the "
+           "posterior draws (blue), both on the scale the parameter is reported and scaled together within each "
+           "row. Network timescales (log boxes; their prior is logit-normal on the position in the box) and "
+           "lognormal priors are on log axes, with densities per unit of log<sub>10</sub> of the value so that "
+           "areas are probabilities. <b style='color:#d62728'>Red</b>: the posterior barely moved from its prior "
+           f"(posterior SD above {WEAK_SD_RATIO:.0%} of the prior's, on the prior's own scale): the data say little "
+           f"about that parameter. {' '.join(notes)}</p>",
+           _img(figures, key, f"prior vs posterior of {name}")]
+    if weak:
+        out.extend(f"<div class='warn'>&#9888; {e(w)}</div>" for w in weak)
+    else:
+        out.append("<p class='ok'>&#10003; Every posterior drawn moved away from its prior.</p>")
+    return "\n".join(out)
+
+
 def _bins_text(bins) -> str:
     if isinstance(bins, list | tuple) and len(bins) > 1:
         return ", ".join(f"{a:g}–{b - 1:g}" for a, b in zip(bins[:-1], bins[1:])) + " (sessions)"
@@ -383,6 +428,8 @@ def _bins_text(bins) -> str:
 
 def write_html(report: dict, figures: dict, path: str | Path) -> Path:
     """Render ``report`` (from :func:`build_report`) with its ``figures`` into one self-contained HTML file."""
+    from cogflex.fit.checks import weak_warnings
+
     e = html.escape
     data = report["data"]
     cmp = report["comparison"]
@@ -455,11 +502,18 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                    f"tuning), target accept {m['sampler']['target_accept']:g}, seed {m['sampler']['seed']}, "
                    f"{'hierarchical' if m['sampler']['hierarchical'] else 'per participant'}; "
                    f"{m['wall_seconds']:.0f} s</p>")
-        if m["warnings"]:
-            out.extend(f"<div class='warn'>&#9888; {e(w)}</div>" for w in m["warnings"])
+        weak = weak_warnings(m.get("weak_parameters") or [])
+        general = [w for w in m["warnings"] if w not in weak]  # the weak ones stand next to their figure
+        if general:
+            out.extend(f"<div class='warn'>&#9888; {e(w)}</div>" for w in general)
         else:
             out.append("<p class='ok'>&#10003; All sampling diagnostics pass (R-hat &le; 1.01, bulk and tail ESS "
                        "&ge; 400, no divergences, E-BFMI &ge; 0.3).</p>")
+        if weak and f"prior_{name}" in figures:
+            out.append(f"<div class='warn'>&#9888; {len(weak)} posterior(s) barely moved from their prior: see "
+                       f"<a href='#prior-{e(name)}'>prior vs posterior</a> below.</div>")
+        elif weak:
+            out.extend(f"<div class='warn'>&#9888; {e(w)}</div>" for w in weak)
         rows = [{"participant": p, **d} for p, d in m["diagnostics"].items()]
         out.append(_table(rows, [("participant", "participant"), ("rhat_max", "R-hat max"),
                                  ("ess_bulk_min", "bulk ESS min"), ("ess_tail_min", "tail ESS min"),
@@ -479,6 +533,7 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                                  ("low", "3%"), ("high", "97%")], digits={"mean": 3, "low": 3, "high": 3})
                    + "</details>")
         out.append(_img(figures, f"posterior_{name}", f"posteriors of {name}"))
+        out.append(_prior_overlay_html(name, m, figures, n_participants=len(data["participants"])))
         out.append("<details><summary>Priors</summary>" + _table(m["priors"], [("parameter", "parameter"),
                                                                              ("prior", "prior"), ("grid", "grid")])
                    + "</details>")

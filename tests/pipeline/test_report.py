@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import os
 import re
@@ -38,8 +39,9 @@ def _images(text: str) -> list[str]:
     return re.findall(r"<img\b[^>]*\bsrc=[\"']([^\"']*)[\"']", text)
 
 
-#: comparison figure + one posterior figure per model (2) + PPC figures: pooled and each participant (3).
-EXPECTED_IMAGES = 1 + 2 + 3
+#: comparison figure + one posterior and one prior-vs-posterior figure per model (2 + 2) + PPC figures: pooled
+#: and each participant (3).
+EXPECTED_IMAGES = 1 + 2 + 2 + 3
 
 
 def test_html_is_self_contained(report):
@@ -96,6 +98,46 @@ def test_report_json(report, comparison, fits, data):
     got = content["models"]["tiny-forgetful"]["parameters"]["timescale"]["sim02"]["mean"]
     assert got == pytest.approx(mean, rel=1e-6)
     assert content["models"]["tiny-forgetful"]["sampler"]["draws"] == 60
+
+
+def _model_section(text: str, model: str) -> str:
+    """The HTML of one model's section (from its heading to the next model's or the data section)."""
+    start = text.index(f"<h3>{model}</h3>")
+    ends = [i for i in (text.find("<h3>", start + 1), text.find("<h2 id='data'>", start)) if i > 0]
+    return text[start:min(ends)]
+
+
+def test_prior_vs_posterior_overlay_per_model(report, fits):
+    """Every model has its prior-vs-posterior figure (a PNG) with a caption, and the weak parameters recorded by
+    its fit are in report.json and spelled out next to that figure (not among the sampling warnings above)."""
+    from cogflex.fit.checks import weak_warnings
+
+    text = report["html"].read_text(encoding="utf-8")
+    content = json.loads(report["json"].read_text())
+    for model, tree in fits.trees.items():
+        section = _model_section(text, model)
+        heading = section.index(f"<h4 id='prior-{model}'>Prior vs posterior</h4>")
+        overlay = section[heading:]
+        image = re.search(rf"<img src=\"([^\"]*)\" alt=\"prior vs posterior of {model}\">", overlay)
+        assert image, model
+        raw = base64.b64decode(image.group(1).split(",", 1)[1], validate=True)
+        assert raw[:8] == PNG and len(raw) > 10_000
+        assert "prior density (grey)" in overlay and "log<sub>10</sub>" in overlay
+        weak = json.loads(tree.attrs["weak_parameters"])
+        assert content["models"][model]["weak_parameters"] == weak
+        assert content["models"][model]["prior_overlay"]["participants"] == ["sim01", "sim02"]
+        lines = weak_warnings(weak)
+        for line in lines:
+            assert html.escape(line) in overlay and html.escape(line) not in section[:heading]
+        if lines:
+            assert f"href='#prior-{model}'" in section[:heading]
+        else:
+            assert "Every posterior drawn moved away from its prior" in overlay
+    descriptive = _model_section(text, "tiny-descriptive")
+    assert "Coefficient blocks (rt_coefficient, acc_coefficient) are not drawn" in descriptive
+    assert "Coefficient blocks" not in _model_section(text, "tiny-forgetful")
+    assert content["models"]["tiny-descriptive"]["prior_overlay"]["not_drawn"] == ["rt_coefficient",
+                                                                                   "acc_coefficient"]
 
 
 def test_report_without_checks_says_why(fits, comparison, tmp_path):
