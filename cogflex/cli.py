@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import re
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from cogflex.errors import CogflexError, DivergenceError, InterruptedFit
+from cogflex.errors import SHOWN_CHARS, CogflexError, DivergenceError, InterruptedFit, one_line, shorten
 from cogflex.executors import add_backend_options
 from cogflex.resources import PRESET_KINDS
 
@@ -30,14 +32,24 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line (the command, the problem, where to look).
 
     argparse prints the whole usage block before the error; a one-line error is what the rest of cogflex
-    gives for bad input. Subcommand parsers are of this class too (argparse makes them like their parent).
+    gives for bad input (long values cut, control characters typed in an argument written as escapes).
+    Subcommand parsers are of this class too (argparse makes them like their parent).
     """
 
     argv: Sequence[str] = ()
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
         hint = _swallowed_file(message, list(_Parser.argv))
-        raise _UsageError(f"cogflex: error: {message}{hint} (see {self.prog} --help)")
+        raise _UsageError(one_line(f"cogflex: error: {_short_values(message)}{hint} (see {self.prog} --help)"))
+
+
+#: A word of an argparse message long enough to be cut (a value typed by the user; paths mostly fit).
+_LONG_WORD = re.compile(rf"\S{{{2 * SHOWN_CHARS + 1},}}")
+
+
+def _short_values(message: str) -> str:
+    """The ``message`` of argparse with every very long value it quotes cut (:func:`cogflex.errors.shorten`)."""
+    return _LONG_WORD.sub(lambda match: shorten(match.group(), 2 * SHOWN_CHARS), message)
 
 
 #: Options that take several values, and so can swallow a positional FILE that follows them.
@@ -53,10 +65,18 @@ def _swallowed_file(message: str, argv: list[str]) -> str:
             for value in argv[i + 1:]:
                 if value.startswith("-"):
                     break
-                if Path(value).is_file():
+                if _is_file(value):
                     return (f"; {token} took {value!r} as one of its values: put FILE before {token}, or end "
                             f"the list with --")
     return ""
+
+
+def _is_file(value: str) -> bool:
+    """Whether ``value`` names a file (``False`` for what cannot be a path: too long, a NUL byte, ...)."""
+    try:
+        return Path(value).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -339,6 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except CogflexError as exc:
         print(f"cogflex: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a path given on the command line or in a config that no file system takes (the one bad input the
+        # commands do not check one by one)
+        print(one_line(f"cogflex: error: {shorten(exc.filename or '')}: file name too long"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cogflex: interrupted; no partial output was written", file=sys.stderr)

@@ -2,12 +2,20 @@
 
 The command-line interface turns every :class:`CogflexError` into a one-line
 message and exit status 2, so a message must name what is wrong (the config
-field, file, column or row) without needing a traceback.
+field, file, column or row) without needing a traceback. Names and values that come from the user (a column
+name, a cell, a TOML key) are quoted with :func:`shown` (or :func:`shorten`, :func:`listing`), so that a
+10,000-character column name still gives a short line.
 """
 
 from __future__ import annotations
 
-__all__ = ["CogflexError", "one_line", "ConfigError", "DataError", "DivergenceError", "InterruptedFit"]
+__all__ = ["CogflexError", "one_line", "shorten", "shown", "listing", "ConfigError", "DataError",
+           "DivergenceError", "InterruptedFit"]
+
+#: The most characters of one name or value that a message quotes (:func:`shorten`).
+SHOWN_CHARS = 60
+#: The most names that a message lists (:func:`listing`).
+LISTED = 12
 
 
 class CogflexError(Exception):
@@ -28,6 +36,35 @@ def one_line(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text``, or its first ``limit`` characters and ``...`` with the full length when it is longer."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` for a message; a long string (or any long repr) is cut to ``limit`` characters.
+
+    >>> shown("rt")
+    "'rt'"
+    >>> shown("x" * 10_000, limit=5)
+    "'xxxxx...' (10,000 characters)"
+    """
+    if isinstance(value, str) and len(value) > limit:
+        cut = repr(value[:limit])
+        return f"{cut[:-1]}...{cut[-1]} ({len(value):,} characters)"
+    return shorten(repr(value), limit)
+
+
+def listing(names, most: int = LISTED) -> str:
+    """``names`` joined by commas, each :func:`shorten`-ed, at most ``most`` of them and how many more."""
+    names = [shorten(str(n)) for n in names]
+    more = f", ... ({len(names) - most} more)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
+
+
 class ConfigError(CogflexError, ValueError):
     """A configuration value is invalid.
 
@@ -46,7 +83,7 @@ class ConfigError(CogflexError, ValueError):
         self.message = message
         self.source = source
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field}: {message}")
+        super().__init__(f"{where}{shorten(field)}: {message}")
 
     def within(self, section: str | None = None, *, source: str | None = None) -> ConfigError:
         """Return the same error with ``section.`` prefixed and/or a source attached."""
@@ -79,5 +116,5 @@ class DataError(CogflexError, ValueError):
         self.source = source
         self.column = column
         self.message = message
-        where = f"column {column!r}: " if column else ""
+        where = f"column {shown(column)}: " if column else ""
         super().__init__(f"{source}: {where}{message}")

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Literal
 
 from cogflex import resources
-from cogflex.errors import CogflexError, ConfigError
+from cogflex.errors import CogflexError, ConfigError, shown
 from cogflex.fit.options import SAMPLER_DEFAULTS, FitOptions, check_seed
 from cogflex.io import atomic_path, check_output_dir, write_json
 from cogflex.typed_config import from_mapping, read_toml, to_mapping
@@ -162,11 +162,11 @@ class Pipeline:
     def path(self, value: str, *, key: str = "path") -> Path:
         """``value`` resolved against the pipeline file's directory (``key`` names it in errors)."""
         if "\x00" in value:
-            raise ConfigError(key, f"{value!r} holds a NUL character")
+            raise ConfigError(key, f"{shown(value)} holds a NUL character")
         try:
             p = Path(value).expanduser()
         except RuntimeError as exc:  # ~user that does not exist
-            raise ConfigError(key, f"cannot expand {value!r} ({exc})") from None
+            raise ConfigError(key, f"cannot expand {shown(value)} ({exc})") from None
         return (p if p.is_absolute() or not self.base else Path(self.base) / p).resolve()
 
     @property

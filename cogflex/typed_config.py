@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cogflex.errors import ConfigError
+from cogflex.errors import ConfigError, shown
 
 __all__ = ["from_mapping", "to_mapping", "read_toml"]
 
@@ -103,7 +103,7 @@ def _convert(hint: Any, value: Any, field: str) -> Any:
     if origin is typing.Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
-            raise ConfigError(field, f"must be one of {choices}, got {value!r}")
+            raise ConfigError(field, f"must be one of {choices}, got {shown(value)}")
         return value
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -115,22 +115,22 @@ def _convert(hint: Any, value: Any, field: str) -> Any:
         return tuple(_convert(a, v, f"{field}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(field, f"expected a number, got {value!r}")
+            raise ConfigError(field, f"expected a number, got {shown(value)}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(field, f"expected an integer, got {value!r}")
+            raise ConfigError(field, f"expected an integer, got {shown(value)}")
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(field, f"expected true or false, got {value!r}")
+            raise ConfigError(field, f"expected true or false, got {shown(value)}")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(field, f"expected a string, got {value!r}")
+            raise ConfigError(field, f"expected a string, got {shown(value)}")
         return value
     if hint is dict or origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(field, f"expected a table, got {value!r}")
+            raise ConfigError(field, f"expected a table, got {shown(value)}")
         return value
     return value

@@ -7,6 +7,8 @@
   NUL bytes, duplicated keys, BOM, empty file);
 - :func:`mutated_csv` mutates a CSV table (missing columns, duplicate headers, NaN / wrong-typed cells, ragged and
   dropped rows, empty file, truncation, gzip);
+- :func:`decimal_rows` writes a table's numbers with decimal commas, :data:`LONG_NAME` draws column names and
+  values longer than an error message quotes, :func:`usage_argv` draws command lines argparse may reject;
 - :func:`cli_outcome` runs ``cogflex ARGS`` in process and checks the documented contract: exit 0, or 2 with
   exactly one stderr line ``cogflex: error: ...`` (3 for a diverging simulation where allowed), never a
   traceback; heavy functions patched by the tests raise :class:`WouldRun` once an input has passed validation.
@@ -289,11 +291,11 @@ CELLS = st.one_of(st.sampled_from(["", "NaN", "nan", "NA", "null", "inf", "-inf"
                   st.text(TEXT.filter(lambda c: c not in "\r\n\x00"), max_size=6))
 
 
-def read_csv_rows(path: Path, *, per_participant: int | None = None) -> list[list[str]]:
+def read_csv_rows(path: Path, *, per_participant: int | None = None, delimiter: str = ",") -> list[list[str]]:
     """Header and rows of a (gzipped) CSV; ``per_participant`` keeps the first rows of each first-column value."""
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", newline="") as handle:
-        rows = list(csv.reader(handle))
+        rows = list(csv.reader(handle, delimiter=delimiter))
     if per_participant is None:
         return rows
     seen: dict[str, int] = {}
@@ -391,6 +393,39 @@ def mutated_csv(draw, rows: list[list[str]], *, valid_share: bool = True) -> byt
         if draw(st.integers(0, 4)) == 0:  # truncated gzip
             data = data[:max(1, len(data) // 2)]
     return data
+
+
+# -- decimal commas, long names, command lines -------------------------------------------------------------------
+
+#: Column names and cells longer than an error message quotes (``cogflex.errors.SHOWN_CHARS``), up to 10,000
+#: characters; never a delimiter, quote or line break (the name stays one header cell).
+LONG_NAME = st.one_of(st.integers(61, 10_000).map(lambda n: "n" * n),
+                      st.text(TEXT.filter(lambda c: c not in "\r\n\x00,;\t\"'\u2028\u2029\x85\x0b\x0c\x1c\x1d\x1e"),
+                              min_size=61, max_size=200).map(str.strip).filter(lambda t: len(t) > 60))
+
+
+def decimal_rows(rows: list[list[str]], column: int, fraction: str, mark: str) -> list[list[str]]:
+    """``rows`` with the decimal part ``fraction`` after ``mark`` added to every whole number in ``column``.
+
+    ``607`` becomes ``607,5``; negative codes (``-1``: no response) and other cells are kept.
+    """
+    if not fraction:
+        return [list(r) for r in rows]
+    out = [list(rows[0])]
+    for row in rows[1:]:
+        row = list(row)
+        if column < len(row) and row[column].isdigit():
+            row[column] = f"{row[column]}{mark}{fraction}"
+        out.append(row)
+    return out
+
+
+@st.composite
+def usage_argv(draw, command: list[str], tokens: list) -> list[str]:
+    """``command`` followed by 0-8 of ``tokens`` (options, values, files) in any order, or a long value."""
+    typed = st.one_of(LONG_NAME, st.text(TEXT.filter(lambda c: c != "\x00"), max_size=6))
+    pool = st.one_of(st.sampled_from(tokens), typed.filter(lambda t: not t.startswith("-")))  # never --help
+    return [*command, *draw(st.lists(pool, max_size=8))]
 
 
 # -- running the CLI ---------------------------------------------------------------------------------------------

@@ -165,3 +165,40 @@ def test_adapt_help_shows_the_remapping_formula(capsys):
         main(["adapt", "--help"])
     out = capsys.readouterr().out
     assert "5*(y%2)" in " ".join(out.split()) and "%%" not in out
+
+
+def one_error_line(capsys, *args) -> str:
+    """Run ``cogflex ARGS`` in process; it must exit 2 with one line on stderr and no traceback."""
+    capsys.readouterr()
+    status = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    lines = err.strip("\n").split("\n")
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("cogflex: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_participants_before_file_says_it_swallowed_the_file(tmp_path, capsys):
+    players = tmp_path / "players.csv"
+    players.write_text("user_id\n")
+    line = one_error_line(capsys, "fit", "--participants", "1", "2", players, "--model", "descriptive", "--out",
+                          tmp_path / "fits")
+    assert "required: FILE" in line and f"--participants took '{players}' as one of its values" in line
+    assert "put FILE before --participants, or end the list with --" in line
+    assert not (tmp_path / "fits").exists()
+
+
+def test_usage_errors_cut_long_values_and_escape_control_characters(capsys):
+    line = one_error_line(capsys, "data", "check", "x.csv", "--format", "c" * 10_000)
+    assert "invalid choice: 'ccc" in line and "... (10,002 characters)" in line and len(line) < 300
+    line = one_error_line(capsys, "data", "check", "x.csv", "\x1f\n")
+    assert line.isprintable() and "unrecognized arguments: \\x1f\\n" in line
+
+
+@pytest.mark.parametrize("where", ["out", "config", "data"])
+def test_a_file_name_too_long_for_the_file_system_is_one_line(where, tmp_path, capsys):
+    """An OSError (ENAMETOOLONG) traceback where a path was only stat-ed or opened."""
+    long = tmp_path / ("n" * 300)
+    args = {"out": ["simulate", "fig2-flexible", "--out", long],
+            "config": ["simulate", f"{long}.toml"],
+            "data": ["data", "check", long]}[where]
+    assert "file name too long" in one_error_line(capsys, *args).lower()

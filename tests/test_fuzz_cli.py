@@ -8,7 +8,9 @@ at a patched heavy function (sampling, network simulation, training) that raises
 
 Covered elsewhere (not repeated here): the trial-file loaders behind ``data check`` / ``data summarize`` and the
 ``--map``/``--recode`` options (tests/data/test_properties.py, tests/data/test_corrupted.py). Here: the ``data``
-mapping TOML, and the trial CSVs of ``fit``, ``simulate-data --sequence`` and ``run``.
+mapping TOML, and the trial CSVs of ``fit``, ``simulate-data --sequence`` and ``run``; and the input classes of
+issue 17 on every command that reads trials: decimal commas, a lab CSV read as Ebb and Flow, 10,000-character
+column names and values, command lines argparse rejects, and the correctness rule (``--correctness``).
 
 Examples are derandomized (the same ones on every run); ``COGFLEX_FUZZ_SCALE=k`` runs k times as many fresh
 random ones for local fuzzing.
@@ -31,8 +33,11 @@ import xarray as xr
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from cogflex.data import CsvMapping, load_csv
 from tests.adapt.test_data import idx_bytes
+from tests.data.helpers import JSPSYCH, PSYCHOPY
 from tests.fuzz_strategies import (
+    LONG_NAME,
     MODELS,
     PLAYERS,
     SETTINGS,
@@ -42,6 +47,7 @@ from tests.fuzz_strategies import (
     cli_outcome,
     cli_run,
     csv_bytes,
+    decimal_rows,
     examples,
     guard,
     mutated,
@@ -49,6 +55,7 @@ from tests.fuzz_strategies import (
     read_csv_rows,
     read_toml,
     toml_dumps,
+    usage_argv,
     would_run,
 )
 
@@ -412,6 +419,157 @@ def test_demo_reaches_its_heavy_work_only_after_validation(tmp, no_sampling, sim
     """demo (no input files): the bundled pipeline and the --networks presets pass validation."""
     assert cli_outcome("demo", "--quick", "--quiet", "--out", tmp / "demo") == "would-run"
     assert cli_outcome("demo", "--networks", "--quick", "--quiet", "--out", tmp / "networks") == "would-run"
+
+
+# -- issue 17: decimal commas, lab CSVs read as Ebb and Flow, long names, usage errors, the correctness rule --------
+
+LAB_ROWS = read_csv_rows(LAB, delimiter=";")
+LAB_RT = LAB_ROWS[0].index(LAB_MAPPING["map"]["rt"])
+#: The lab mapping with its delimiter left to detection (the tests write the file with either).
+LAB_MAPPING_DETECTED = {k: v for k, v in LAB_MAPPING.items() if k != "delimiter"}
+#: Lab CSVs that are not Ebb and Flow exports, and their delimiters.
+LABS = {"lab": (LAB, ";"), "psychopy": (PSYCHOPY, ","), "jspsych": (JSPSYCH, ",")}
+
+
+def written(folder: Path, *names: str) -> list[str]:
+    """Which of ``names`` exist in ``folder`` (an error must leave none of a command's outputs)."""
+    return [name for name in names if (folder / name).exists()]
+
+
+@settings(max_examples=examples(30), **SETTINGS)
+@given(data=st.data())
+def test_decimal_comma_files(data, tmp):
+    """A ;- or tab-separated lab file with decimal commas: without --decimal , one line with the hint; with it,
+    exactly the trials of the same file written with decimal points; damaged numbers are one-line errors."""
+    folder = fresh(tmp)
+    fraction = data.draw(st.sampled_from(["5", "25", "125", "0"]), label="fraction")
+    delimiter = data.draw(st.sampled_from([";", "\t"]), label="delimiter")
+    rows = decimal_rows(LAB_ROWS, LAB_RT, fraction, ",")
+    damage = data.draw(st.sampled_from(["none", "none", "thousands", "two-commas", "mutated"]), label="damage")
+    if damage in ("thousands", "two-commas"):
+        rows[data.draw(st.integers(1, len(rows) - 1))][LAB_RT] = "1.234,5" if damage == "thousands" else "0,5,5"
+    content = data.draw(mutated_csv(rows), label="csv") if damage == "mutated" else csv_bytes(rows, delimiter)
+    path = write(folder / "komma.csv", content)
+    mapping = write(folder / "mapping.toml", toml_dumps(LAB_MAPPING_DETECTED))
+    option = data.draw(st.sampled_from([[], ["--decimal", ","], ["--decimal", "."]]), label="option")
+    outcome, err = cli_run("data", "check", path, "--format", "csv", "--mapping", mapping, *option,
+                           "--json", folder / "check.json")
+    if outcome == "error":
+        assert not written(folder, "check.json")
+    if damage == "none" and option == ["--decimal", ","]:
+        assert outcome == "ok", err
+        point = write(folder / "punkt.csv", csv_bytes(decimal_rows(LAB_ROWS, LAB_RT, fraction, "."), delimiter))
+        want = load_csv(point, CsvMapping.from_args(toml=mapping)).digest()
+        assert json.loads((folder / "check.json").read_text())["data_sha256"] == want
+    elif damage == "none":
+        assert outcome == "error" and err.rstrip().endswith("the values look like decimal commas: pass --decimal ,")
+    elif damage == "thousands" and option == ["--decimal", ","]:
+        assert outcome == "error" and "a thousands separator?" in err
+
+
+@settings(max_examples=examples(25), **SETTINGS)
+@given(data=st.data())
+def test_lab_csvs_read_as_ebb_and_flow(data, tmp, no_sampling, simulate_data_guard):
+    """data check / fit / simulate-data --sequence on a lab CSV (intact or mutated) without --format csv: one line,
+    suggesting --format csv when the header is the lab's; nothing written."""
+    folder = fresh(tmp)
+    name = data.draw(st.sampled_from(sorted(LABS)), label="lab")
+    source, delimiter = LABS[name]
+    intact = data.draw(st.booleans(), label="intact")
+    content = source.read_bytes() if intact else data.draw(mutated_csv(read_csv_rows(source, delimiter=delimiter)),
+                                                            label="csv")
+    path = write(folder / f"{name}.csv", content)
+    command = data.draw(st.sampled_from(["check", "fit", "simulate-data"]), label="command")
+    args = {"check": ["data", "check", path, "--json", folder / "check.json"],
+            "fit": ["fit", path, "--model", "descriptive", "--out", folder / "fits", *FIT_ARGS],
+            "simulate-data": ["simulate-data", "--model", "descriptive", "--sequence", path, "--out",
+                              folder / "sim.csv"]}[command]
+    outcome, err = cli_run(*args)
+    assert outcome == "error"
+    if intact:
+        assert "not an Ebb and Flow export" in err and "--format csv and a column mapping" in err
+    assert not written(folder, "check.json", "fits", "sim.csv")
+
+
+@settings(max_examples=examples(30), **SETTINGS)
+@given(data=st.data())
+def test_long_column_names_and_values(data, tmp, no_sampling):
+    """A column name or cell of up to 10,000 characters, in the players (data check, fit) or the lab file (mapped
+    to it, or mapped twice): the error line stays short."""
+    folder = fresh(tmp)
+    long = data.draw(LONG_NAME, label="name")
+    target = data.draw(st.sampled_from(["players", "lab"]), label="file")
+    rows = [list(r) for r in (PLAYER_ROWS if target == "players" else LAB_ROWS)]
+    j = data.draw(st.integers(0, len(rows[0]) - 1), label="column")
+    old = rows[0][j]
+    where = data.draw(st.sampled_from(["header", "cell", "both"]), label="where")
+    if where != "cell":
+        rows[0][j] = long
+    if where != "header":
+        rows[data.draw(st.integers(1, len(rows) - 1), label="row")][j] = long
+    if target == "players":
+        path = write(folder / "players.csv", csv_bytes(rows))
+        args = data.draw(st.sampled_from([["data", "check", path],
+                                          ["fit", path, "--model", "descriptive", "--out", folder / "fits",
+                                           *FIT_ARGS]]), label="command")
+    else:
+        path = write(folder / "lab.csv", csv_bytes(rows, ";"))
+        mapping = json.loads(json.dumps(LAB_MAPPING))
+        if where != "cell" and data.draw(st.booleans(), label="follow"):  # the mapping names the long column
+            mapping["map"] = {k: long if v == old else v for k, v in mapping["map"].items()}
+        if data.draw(st.booleans(), label="extra"):  # one more schema field on it (mapped twice when it follows)
+            mapping["map"]["cond_long"] = long
+        args = ["data", "check", path, "--format", "csv", "--mapping", write(folder / "m.toml", toml_dumps(mapping))]
+    outcome, err = cli_run(*args)
+    if outcome == "error":
+        line = err.strip("\n").replace(str(folder), "")
+        assert len(line) < 1500, f"{len(line)}-character error line: {line[:300]}..."
+        assert len(long) < 200 or long not in line
+
+
+@settings(max_examples=examples(40), **SETTINGS)
+@given(data=st.data())
+def test_usage_errors(data, tmp, no_sampling, simulate_data_guard):
+    """Command lines argparse rejects (unknown options, missing or bad values, long values, --participants taking
+    FILE): one line, exit 2, with the hint when the id list swallowed FILE."""
+    folder = fresh(tmp)
+    players = write(folder / "players.csv", csv_bytes(PLAYER_ROWS))
+    command = data.draw(st.sampled_from([["data", "check"], ["fit"], ["simulate-data"]]), label="command")
+    tokens = [str(players), str(players), "--participants", "sim01", "sim02", "--model", "descriptive", "--out",
+              str(folder / "out"), "--format", "csv", "ebb-and-flow", "--decimal", ",", ";", "--correctness",
+              "column", "--map", "rt=resp_time", "--mapping", "--delimiter", "--draws", "25", "-1", "x", "--chains",
+              "1", "--seed", "--quiet", "--nope", "--", "--jobs", "0", "--sequence", "--design",
+              "participants=1,sessions=1", "--rt-unit"]
+    argv = data.draw(usage_argv(command, tokens), label="argv")
+    swallowed = data.draw(st.booleans(), label="swallowed")
+    if swallowed:  # the classic: an id list before FILE
+        argv = [*command, "--participants", "sim01", str(players), *argv[len(command):]]
+    outcome, err = cli_run(*argv)
+    if swallowed and "the following arguments are required: FILE" in err:
+        assert "put FILE before --participants" in err
+
+
+@settings(max_examples=examples(25), **SETTINGS)
+@given(data=st.data())
+def test_correctness_rule_option(data, tmp, no_sampling):
+    """--correctness RULE on data check and fit, on the players intact or mutated: an unknown rule is one line
+    naming the option; a known one loads (or fails on the file alone)."""
+    folder = fresh(tmp)
+    intact = data.draw(st.booleans(), label="intact")
+    content = csv_bytes(PLAYER_ROWS) if intact else data.draw(mutated_csv(PLAYER_ROWS), label="csv")
+    path = write(folder / "players.csv", content)
+    rule = data.draw(st.one_of(st.sampled_from(["response", "column", "", "Column", "correct", "nope"]),
+                               LONG_NAME), label="rule")
+    command = data.draw(st.sampled_from(["check", "fit"]), label="command")
+    args = (["data", "check", path, "--json", folder / "check.json"] if command == "check"
+            else ["fit", path, "--model", "descriptive", "--out", folder / "fits", *FIT_ARGS])
+    outcome, err = cli_run(*args, "--correctness", rule)
+    if rule not in ("response", "column"):
+        assert outcome == "error" and "argument --correctness: invalid choice" in err
+    elif intact:
+        assert outcome in ("ok", "would-run"), err
+    if outcome == "error":
+        assert not written(folder, "check.json")
 
 
 # -- compare / report ----------------------------------------------------------------------------------------------

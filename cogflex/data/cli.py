@@ -21,7 +21,7 @@ def _loader_options(p: argparse.ArgumentParser, *, data_option: str | None = Non
                    help="map a schema column to a file column, e.g. --map participant=subject --map rt=RT "
                         "(repeatable; required: participant, task, correct, rt)")
     p.add_argument("--mapping", metavar="FILE.toml", help="the same mapping from a TOML file ([map], [recode], "
-                   "rt_unit, rt_missing, encoding, delimiter); command-line values override it")
+                   "rt_unit, rt_missing, encoding, delimiter, decimal); command-line values override it")
     p.add_argument("--recode", action="append", default=[], metavar="NAME=FROM:TO,...",
                    help="recode values, e.g. --recode correct=1:true,0:false --recode task=c:colour,s:shape")
     p.add_argument("--rt-unit", choices=("ms", "s"), help="unit of the RT column (csv; default ms)")
@@ -29,6 +29,9 @@ def _loader_options(p: argparse.ArgumentParser, *, data_option: str | None = Non
                    help="an RT value that means 'no response', e.g. -1 (repeatable)")
     p.add_argument("--encoding", help="text encoding (default utf-8)")
     p.add_argument("--delimiter", help="field delimiter (csv; default: detected)")
+    p.add_argument("--decimal", choices=(".", ","),
+                   help="decimal mark of the numbers (csv; default '.'): --decimal , reads 0,734 as 0.734 "
+                        "(files saved with a German or French locale, usually ';'-delimited)")
     p.add_argument("--correctness", choices=("response", "column"), default="response",
                    help="what makes a trial correct, for cleaning, summaries, fits and checks alike: response = "
                         "response == correct response where the file has both (default; the 'correct' column "
@@ -54,13 +57,14 @@ def _load(args):
     if args.format != "csv":
         given = [flag for flag, value in (("--map", args.map), ("--mapping", args.mapping), ("--recode", args.recode),
                                           ("--rt-unit", args.rt_unit), ("--rt-missing", args.rt_missing),
-                                          ("--delimiter", args.delimiter)) if value]
+                                          ("--delimiter", args.delimiter), ("--decimal", args.decimal)) if value]
         if given:
-            raise ConfigError("format", f"{', '.join(given)} only apply to --format csv (the ebb-and-flow format "
-                                        "has fixed fields)")
+            raise ConfigError("format", f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to "
+                                        "--format csv (the ebb-and-flow format has fixed fields)")
         return load_trials(args.file, args.format, encoding=args.encoding or "utf-8", correctness=correctness)
     mapping = CsvMapping.from_args(args.map, args.recode, toml=args.mapping, rt_unit=args.rt_unit,
-                                   rt_missing=args.rt_missing, encoding=args.encoding, delimiter=args.delimiter)
+                                   rt_missing=args.rt_missing, encoding=args.encoding, delimiter=args.delimiter,
+                                   decimal=args.decimal)
     return load_trials(args.file, args.format, mapping=mapping, correctness=correctness)
 
 
@@ -138,7 +142,7 @@ def _cmd_check(args) -> int:
 
 def _cmd_summarize(args) -> int:
     from cogflex.data import natural_sorted, plots, summarize
-    from cogflex.errors import ConfigError
+    from cogflex.errors import ConfigError, shown
     from cogflex.io import atomic_path, write_json
 
     data = _load(args)
@@ -150,7 +154,7 @@ def _cmd_summarize(args) -> int:
             bins = [float(v) for v in args.practice_bins.split(",")]
         except ValueError:
             raise ConfigError("practice-bins", f"expected a number of bins or comma-separated edges, "
-                                               f"got {args.practice_bins!r}") from None
+                                               f"got {shown(args.practice_bins)}") from None
     summary = summarize(data, rules, bins=bins, max_run_position=args.max_run_position)
     out = Path(args.out)
     tables = {"by_trial_type": summary.by_trial_type, "switch_cost": summary.switch_cost,

@@ -10,6 +10,7 @@ DataFrame: index labels); nothing is dropped or fixed silently.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from cogflex.data.dataset import TrialData, natural_sorted
-from cogflex.data.raw import Raw, named_rows, raw_table
+from cogflex.data.raw import Raw, named_rows, raw_table, wrong_delimiter
 from cogflex.data.schema import column_kind, derive, is_known, offending_lines, ordered, validate
-from cogflex.errors import ConfigError, DataError
+from cogflex.errors import ConfigError, DataError, listing, shown
 from cogflex.typed_config import read_toml
 
 __all__ = ["CsvMapping", "load_trials", "load_ebb_and_flow", "load_csv", "EBB_AND_FLOW_FIELDS", "FORMATS"]
@@ -59,6 +60,10 @@ class CsvMapping:
         Text encoding of the file.
     delimiter
         Field delimiter; ``None`` detects it from the header.
+    decimal
+        Decimal mark of the numbers in the file, ``"."`` (default) or ``","`` (``0,734``: files saved with a
+        German or French locale, usually ``;``-delimited). With ``","`` a ``.`` in a number is an error (it
+        could be a thousands separator).
     """
 
     columns: Mapping[str, str]
@@ -67,15 +72,18 @@ class CsvMapping:
     rt_missing: tuple[str, ...] = ()
     encoding: str = "utf-8"
     delimiter: str | None = None
+    decimal: Literal[".", ","] = "."
 
     def __post_init__(self) -> None:
         if self.rt_unit not in ("ms", "s"):
-            raise ConfigError("rt_unit", f"must be 'ms' or 's', got {self.rt_unit!r}")
+            raise ConfigError("rt_unit", f"must be 'ms' or 's', got {shown(self.rt_unit)}")
         if self.delimiter is not None:
             named = {"\\t": "\t", "tab": "\t", "\\s": " ", "space": " "}.get(self.delimiter, self.delimiter)
             if not isinstance(named, str) or len(named) != 1 or named in "\"\r\n":
-                raise ConfigError("delimiter", f"must be one character (or 'tab'), got {self.delimiter!r}")
+                raise ConfigError("delimiter", f"must be one character (or 'tab'), got {shown(self.delimiter)}")
             object.__setattr__(self, "delimiter", named)
+        if self.decimal not in (".", ","):
+            raise ConfigError("decimal", f"must be '.' or ',', got {shown(self.decimal)}")
         for name in self.columns:
             if not is_known(name) or name in ("switch", "run_position", "prev_correct", "line"):
                 if name != "switch":
@@ -86,8 +94,8 @@ class CsvMapping:
         seen: dict[str, str] = {}
         for name, column in self.columns.items():
             if column in seen:
-                raise ConfigError(f"map.{name}", f"column {column!r} is mapped twice (also to {seen[column]}): each "
-                                                  "schema field needs its own column")
+                raise ConfigError(f"map.{name}", f"column {shown(column)} is mapped twice (also to {seen[column]}): "
+                                                  "each schema field needs its own column")
             seen[column] = name
         missing = [c for c in ("participant", "task", "correct", "rt") if c not in self.columns]
         if missing:
@@ -115,17 +123,17 @@ class CsvMapping:
         for item in maps:
             name, sep, column = item.partition("=")
             if not sep or not name or not column:
-                raise ConfigError("map", f"expected NAME=COLUMN, got {item!r}")
+                raise ConfigError("map", f"expected NAME=COLUMN, got {shown(item)}")
             columns[name.strip()] = column.strip()
         for item in recodes:
             name, sep, pairs = item.partition("=")
             if not sep:
-                raise ConfigError("recode", f"expected NAME=FROM:TO,FROM:TO, got {item!r}")
+                raise ConfigError("recode", f"expected NAME=FROM:TO,FROM:TO, got {shown(item)}")
             table = {}
             for pair in pairs.split(","):
                 old, colon, new = pair.partition(":")
                 if not colon:
-                    raise ConfigError("recode", f"expected FROM:TO in {item!r}, got {pair!r}")
+                    raise ConfigError("recode", f"expected FROM:TO in {shown(item)}, got {shown(pair)}")
                 table[old.strip()] = new.strip()
             recode[name.strip()] = table
         if "rt_missing" in options:
@@ -137,10 +145,10 @@ def _read_mapping_file(path: str | Path) -> tuple[dict[str, str], dict[str, dict
     """The [map], [recode] and options of a mapping TOML file, type-checked."""
     data = read_toml(path)
     source = str(path)
-    unknown = set(data) - {"map", "recode", "rt_unit", "rt_missing", "encoding", "delimiter"}
+    unknown = set(data) - {"map", "recode", "rt_unit", "rt_missing", "encoding", "delimiter", "decimal"}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown key in the mapping file (known: map, recode, rt_unit, "
-                                              "rt_missing, encoding, delimiter)", source=source)
+                                              "rt_missing, encoding, delimiter, decimal)", source=source)
     table = data.get("map", {})
     if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
         raise ConfigError("map", "must be a table of NAME = \"file column\"", source=source)
@@ -153,19 +161,20 @@ def _read_mapping_file(path: str | Path) -> tuple[dict[str, str], dict[str, dict
             raise ConfigError(f"recode.{name}", "must be a table of \"file value\" = value", source=source)
         for key, value in pairs.items():
             if not isinstance(value, str | int | float | bool):
-                raise ConfigError(f"recode.{name}.{key}", f"must be a string, number or true/false, got {value!r}",
+                raise ConfigError(f"recode.{name}.{key}", f"must be a string, number or true/false, got {shown(value)}",
                                   source=source)
         recode[str(name)] = {str(k): v for k, v in pairs.items()}
     options: dict[str, object] = {}
-    for key in ("rt_unit", "encoding", "delimiter"):
+    for key in ("rt_unit", "encoding", "delimiter", "decimal"):
         if key in data:
             if not isinstance(data[key], str):
-                raise ConfigError(key, f"must be a string, got {data[key]!r}", source=source)
+                raise ConfigError(key, f"must be a string, got {shown(data[key])}", source=source)
             options[key] = data[key]
     if "rt_missing" in data:
         values = data["rt_missing"]
         if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
-            raise ConfigError("rt_missing", f"must be a list of values, e.g. [\"-1\"], got {values!r}", source=source)
+            raise ConfigError("rt_missing", f"must be a list of values, e.g. [\"-1\"], got {shown(values)}",
+                              source=source)
         options["rt_missing"] = tuple(_number_text(v) for v in values)
     return {str(k): v for k, v in table.items()}, recode, options
 
@@ -197,8 +206,8 @@ def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-
         ``mapping``).
     mapping
         Column mapping for ``format="csv"``: a :class:`CsvMapping` (which also
-        carries the RT unit, recodes, RT codes for "no response", encoding
-        and delimiter), or a dict ``{schema column: column}`` with the names
+        carries the RT unit, recodes, RT codes for "no response", encoding,
+        delimiter and decimal mark), or a dict ``{schema column: column}`` with the names
         ``--map NAME=COLUMN`` takes (RT in ms, nothing recoded).
     encoding
         Text encoding of an Ebb and Flow file (unused for a DataFrame).
@@ -263,7 +272,7 @@ def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-
     True
     """
     if correctness not in CORRECTNESS:
-        raise ConfigError("correctness", f"unknown rule {correctness!r} (known: {', '.join(CORRECTNESS)})")
+        raise ConfigError("correctness", f"unknown rule {shown(correctness)} (known: {', '.join(CORRECTNESS)})")
     if format == "ebb-and-flow":
         if mapping is not None:
             raise ConfigError("map", "the ebb-and-flow format has fixed fields; a column mapping needs format 'csv'")
@@ -272,7 +281,7 @@ def load_trials(data: str | os.PathLike[str] | pd.DataFrame, format: str = "ebb-
         if mapping is None:
             raise ConfigError("map", "format 'csv' needs a column mapping (--map NAME=COLUMN or --mapping FILE.toml)")
         return load_csv(data, mapping, correctness=correctness)
-    raise ConfigError("format", f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+    raise ConfigError("format", f"unknown format {shown(format)} (known: {', '.join(FORMATS)})")
 
 
 #: The rules that make a trial correct (:func:`load_trials`'s ``correctness``).
@@ -320,7 +329,7 @@ def _as_mapping(mapping: CsvMapping | Mapping[str, str]) -> CsvMapping:
     if isinstance(mapping, Mapping):
         for name, column in mapping.items():
             if not isinstance(name, str) or not isinstance(column, str):
-                raise ConfigError(f"map.{name}", f"expected a column name (text), got {column!r}")
+                raise ConfigError(f"map.{name}", f"expected a column name (text), got {shown(column)}")
         return CsvMapping.from_args([f"{name}={column}" for name, column in mapping.items()])
     raise TypeError(f"mapping must be a CsvMapping or a dict {{schema column: column}}, got {type(mapping).__name__}")
 
@@ -348,14 +357,41 @@ def _as_int(values: pd.Series, frame: pd.DataFrame, source: str, column: str) ->
     return numbers.astype("Int64")
 
 
-def _as_float(values: pd.Series, frame: pd.DataFrame, source: str, column: str) -> pd.Series:
+def _as_float(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
+              decimal: str | None = None) -> pd.Series:
+    """Numbers; ``decimal`` is a lab file's decimal mark (:attr:`CsvMapping.decimal`), ``None`` in a fixed format."""
     if not pd.api.types.is_numeric_dtype(values):
         values = _text(values)
-    numbers = pd.to_numeric(values, errors="coerce")
+    numbers = pd.to_numeric(_decimal_point(values, decimal), errors="coerce")
     bad = numbers.isna() & values.notna()
     if bad.any():
-        raise DataError(source, f"not numbers: {offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
+        raise DataError(source, f"not numbers: {offending_lines(frame.assign(_v=values), bad, '_v')}"
+                                f"{_decimal_hint(values[bad], decimal)}", column=column)
     return numbers.astype("float64")
+
+
+#: A number written with a decimal comma: ``0,734``, ``-1,5``, ``,25``.
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
+def _decimal_point(values: pd.Series, decimal: str | None) -> pd.Series:
+    """Cell texts with the decimal mark ``decimal`` written as ``.``.
+
+    With ``,`` a cell holding a ``.`` stays unreadable (``1.234,5``: a thousands separator).
+    """
+    if decimal != "," or pd.api.types.is_numeric_dtype(values):
+        return values
+    return values.mask(values.str.contains(".", regex=False)).str.replace(",", ".", regex=False)
+
+
+def _decimal_hint(bad: pd.Series, decimal: str | None) -> str:
+    """What to do when the unreadable cells ``bad`` are numbers with another decimal mark."""
+    text = bad.astype("string")
+    if decimal == "." and text.str.fullmatch(_DECIMAL_COMMA).fillna(False).mean() >= 0.5:
+        return "; the values look like decimal commas: pass --decimal ,"
+    if decimal == "," and text.str.contains(".", regex=False).fillna(False).any():
+        return "; a '.' in a number with --decimal , (a thousands separator? remove it)"
+    return ""
 
 
 def _as_bool(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
@@ -371,7 +407,7 @@ def _as_bool(values: pd.Series, frame: pd.DataFrame, source: str, column: str,
     mapped = text.map(lambda v: table.get(v, None) if v is not pd.NA else pd.NA)
     bad = text.notna() & mapped.isna()
     if bad.any():
-        known = ", ".join(sorted(map(str, table))) if recode else "true/false, 1/0, T/F, yes/no, correct/error"
+        known = listing(sorted(map(str, table))) if recode else "true/false, 1/0, T/F, yes/no, correct/error"
         raise DataError(source, f"unknown codes ({known} expected; recode others): "
                                 f"{offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
     return mapped.astype("boolean")
@@ -394,7 +430,7 @@ def _as_category(values: pd.Series, frame: pd.DataFrame, source: str, column: st
         mapped = text.map(lambda v: table.get(v) if v is not pd.NA else pd.NA)
         bad = text.notna() & mapped.isna()
         if bad.any():
-            raise DataError(source, f"unknown codes (expected {', '.join(map(str, table))}): "
+            raise DataError(source, f"unknown codes (expected {listing(table)}): "
                                     f"{offending_lines(frame.assign(_v=values), bad, '_v')}", column=column)
         categories = list(dict.fromkeys(str(v) for v in table.values()))
         return pd.Categorical(mapped, categories=categories)
@@ -444,7 +480,8 @@ def load_ebb_and_flow(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: 
     ``resp_time`` (ms) becomes ``rt`` (s), ``point_dir``/``mv_dir`` become
     ``stim_point``/``stim_move`` and congruency is point = move.
     """
-    raw = raw_table(data, encoding=encoding, delimiter=",", text_columns=("user_id", "game_result_id"))
+    # the delimiter is detected so that a ;-separated lab file is recognised as such (the export is ,-separated)
+    raw = raw_table(data, encoding=encoding, delimiter=None, text_columns=("user_id", "game_result_id"))
     return apply_correctness(named_rows(raw, _ebb_and_flow), correctness)
 
 
@@ -452,10 +489,17 @@ def _ebb_and_flow(table: Raw) -> TrialData:
     """The Ebb and Flow fields of a raw table, converted, validated and derived."""
     source, raw = table.source, table.frame
     missing = [f for f in EBB_AND_FLOW_FIELDS if f not in raw.columns]
+    found = listing(c for c in raw.columns if c != "line")
+    if len(missing) > len(EBB_AND_FLOW_FIELDS) // 2:
+        raise DataError(source, f"not an Ebb and Flow export ({len(missing)} of its {len(EBB_AND_FLOW_FIELDS)} "
+                                f"fields missing, e.g. {listing(missing, 3)}; the {table.what} has: {found}): a lab "
+                                "CSV needs --format csv and a column mapping (--map NAME=COLUMN or --mapping "
+                                "FILE.toml; in a pipeline format = \"csv\" and mapping = \"FILE.toml\")")
+    if table.delimiter not in (None, ","):
+        raise wrong_delimiter(source, ",", table.delimiter)
     if missing:
         raise DataError(source, f"missing Ebb and Flow field{'s' if len(missing) > 1 else ''} "
-                                f"{', '.join(missing)} (found: {', '.join(c for c in raw.columns if c != 'line')})",
-                        column=missing[0])
+                                f"{', '.join(missing)} (found: {found})", column=missing[0])
     conv = dict(source=source)
     trials = pd.DataFrame({
         "participant": _as_category(raw["user_id"], raw, column="user_id", ids=True, **conv),
@@ -498,19 +542,19 @@ def load_csv(data: str | os.PathLike[str] | pd.DataFrame, mapping: CsvMapping | 
         codes.setdefault(col, []).extend(mapping.recode.get(name, {}))
     codes.setdefault(mapping.columns["rt"], []).extend(mapping.rt_missing)
     raw = raw_table(data, encoding=mapping.encoding, delimiter=mapping.delimiter,
-                     text_columns=list(mapping.columns.values()), all_text=True, codes=codes)
+                     text_columns=list(mapping.columns.values()), all_text=True, codes=codes, decimal=mapping.decimal)
     return apply_correctness(named_rows(raw, lambda table: _lab_csv(table, mapping)), correctness)
 
 
 def _lab_csv(table: Raw, mapping: CsvMapping) -> TrialData:
     """The mapped columns of a raw table, converted, validated and derived."""
     source, raw = table.source, table.frame
-    absent = [f"{name}={col}" for name, col in mapping.columns.items() if col not in raw.columns]
+    absent = [(name, col) for name, col in mapping.columns.items() if col not in raw.columns]
     if absent:
-        found = ", ".join(c for c in raw.columns if c != "line")
+        found = listing(c for c in raw.columns if c != "line")
         raise DataError(source, f"mapped column{'s' if len(absent) > 1 else ''} not in the {table.what}: "
-                                f"{', '.join(absent)} (the {table.what} has: {found})",
-                        column=absent[0].split("=", 1)[1])
+                                f"{listing(f'{name}={col}' for name, col in absent)} "
+                                f"(the {table.what} has: {found})", column=absent[0][1])
     notes = [f"delimiter {table.delimiter!r} detected"] if table.detected and table.delimiter != "," else []
     trials = pd.DataFrame({"line": raw["line"].astype("Int64")})
     reported = None
@@ -524,7 +568,7 @@ def _lab_csv(table: Raw, mapping: CsvMapping) -> TrialData:
         if name == "rt":
             if mapping.rt_missing:
                 values = values.mask(values.astype("string").str.strip().isin(mapping.rt_missing))
-            rt = _as_float(values, raw, **conv)
+            rt = _as_float(values, raw, decimal=mapping.decimal, **conv)
             _check_rt(rt, raw, source, col)
             trials["rt"] = rt / 1000.0 if mapping.rt_unit == "ms" else rt
             _check_rt_unit(trials["rt"], mapping.rt_unit, source, col)
@@ -537,7 +581,8 @@ def _lab_csv(table: Raw, mapping: CsvMapping) -> TrialData:
         elif kind == "int":
             trials[name] = _as_int(values, raw, **conv)
         else:
-            trials[name] = _as_float(values, raw, **conv).astype("Float64" if name == "age" else "float64")
+            trials[name] = _as_float(values, raw, decimal=mapping.decimal, **conv).astype(
+                "Float64" if name == "age" else "float64")
     if "session" not in trials:
         trials["session"] = pd.array(np.ones(len(trials), dtype=np.int64), dtype="Int64")
         notes.append("no session column mapped: one session per participant")
@@ -548,7 +593,7 @@ def _lab_csv(table: Raw, mapping: CsvMapping) -> TrialData:
     data = _finish(trials, source, "csv", notes, names=mapping.columns)
     if reported is not None:
         extra = _compare_switch(data, pd.Series(reported.to_numpy(), index=raw["line"].to_numpy()),
-                                f"the {table.what}'s switch column {mapping.columns['switch']!r}")
+                                f"the {table.what}'s switch column {shown(mapping.columns['switch'])}")
         data = data.with_trials(data.trials, notes=data.notes + tuple(extra))
     return data
 

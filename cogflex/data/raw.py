@@ -25,7 +25,7 @@ import pandas as pd
 from cogflex.data.dataset import TrialData
 from cogflex.errors import ConfigError, DataError
 
-__all__ = ["Raw", "raw_table", "read_table", "named_rows"]
+__all__ = ["Raw", "raw_table", "read_table", "named_rows", "wrong_delimiter"]
 
 
 # -- reading ------------------------------------------------------------------
@@ -33,11 +33,14 @@ __all__ = ["Raw", "raw_table", "read_table", "named_rows"]
 
 def _read_text(path: Path, source: str, encoding: str) -> str:
     """Whole file as text: gzip detected by its magic bytes; a UTF-8 BOM is dropped."""
-    if not path.exists():
-        raise DataError(source, "no such file")
-    if path.is_dir():
-        raise DataError(source, "is a directory, not a file")
-    raw = path.read_bytes()
+    try:
+        if not path.exists():
+            raise DataError(source, "no such file")
+        if path.is_dir():
+            raise DataError(source, "is a directory, not a file")
+        raw = path.read_bytes()
+    except OSError as exc:  # a name too long for the file system, no permission, ...
+        raise DataError(source, f"cannot read the file ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -81,8 +84,7 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", delimiter: str | No
     if len(names) <= 1:
         other = next((d for d in ",;\t|" if d != delimiter and d in header), None)
         if other is not None:
-            raise DataError(source, f"only one column with delimiter {delimiter!r}; the header looks "
-                                    f"{other!r}-separated (wrong delimiter?)")
+            raise wrong_delimiter(source, delimiter, other)
     read_as_text = names if all_text else [n for n in text_columns if n in names]
     options = dict(keep_default_na=False, na_values=[""]) if all_text else {}
     try:
@@ -96,6 +98,12 @@ def read_table(path: str | Path, *, encoding: str = "utf-8", delimiter: str | No
     frame.columns = [str(c).strip() for c in frame.columns]
     frame["line"] = _record_lines(text, delimiter, len(frame))
     return frame, delimiter, detected
+
+
+def wrong_delimiter(source: str, delimiter: str, other: str) -> DataError:
+    """The error for a file read with ``delimiter`` whose header is ``other``-separated."""
+    return DataError(source, f"only one column with delimiter {delimiter!r}; the header looks {other!r}-separated "
+                             "(wrong delimiter?)")
 
 
 def _record_lines(text: str, delimiter: str, n_rows: int) -> np.ndarray:
@@ -139,10 +147,13 @@ class Raw:
 
 def raw_table(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str, delimiter: str | None,
                text_columns: Iterable[str], all_text: bool = False,
-               codes: Mapping[str, Iterable[object]] | None = None) -> Raw:
-    """Read a file with :func:`read_table`, or take a DataFrame's cells with :func:`_frame_table`."""
+               codes: Mapping[str, Iterable[object]] | None = None, decimal: str = ".") -> Raw:
+    """Read a file with :func:`read_table`, or take a DataFrame's cells with :func:`_frame_table`.
+
+    ``decimal`` is the decimal mark a DataFrame's numbers are written with, as its file would hold them.
+    """
     if isinstance(data, pd.DataFrame):
-        return _frame_table(data, text_columns=text_columns, codes=codes or {})
+        return _frame_table(data, text_columns=text_columns, codes=codes or {}, decimal=decimal)
     if isinstance(data, str | os.PathLike):
         frame, delimiter, detected = read_table(data, encoding=encoding, delimiter=delimiter,
                                                  text_columns=text_columns, all_text=all_text)
@@ -152,11 +163,11 @@ def raw_table(data: str | os.PathLike[str] | pd.DataFrame, *, encoding: str, del
 
 
 def _frame_table(frame: pd.DataFrame, *, text_columns: Iterable[str],
-                 codes: Mapping[str, Iterable[object]]) -> Raw:
+                 codes: Mapping[str, Iterable[object]], decimal: str = ".") -> Raw:
     """A DataFrame as the raw table its CSV file gives.
 
     Column names are stripped; ``text_columns`` become the text of their cells
-    (:func:`_cells`, with ``codes[column]``), the rest stay as pandas typed them,
+    (:func:`_cells`, with ``codes[column]`` and ``decimal``), the rest stay as pandas typed them,
     as :func:`read_table` leaves them; ``line`` is the row's line in
     ``frame.to_csv(index=False)``.
     """
@@ -171,17 +182,18 @@ def _frame_table(frame: pd.DataFrame, *, text_columns: Iterable[str],
         if name in columns:
             raise DataError(source, "more than one column of this name (column names must be unique)", column=name)
         values = frame.iloc[:, i].reset_index(drop=True)
-        columns[name] = _cells(values, codes.get(name, ())) if name in text else values
+        columns[name] = _cells(values, codes.get(name, ()), decimal) if name in text else values
     raw = pd.DataFrame(columns, index=pd.RangeIndex(n))
     raw["line"] = np.arange(2, n + 2)
     return Raw(raw, source, labels=frame.index.to_numpy())
 
 
-def _cells(values: pd.Series, codes: Iterable[object] = ()) -> pd.Series:
+def _cells(values: pd.Series, codes: Iterable[object] = (), decimal: str = ".") -> pd.Series:
     """A DataFrame column as the text of the cells pandas read it from (``<NA>`` where missing).
 
     Booleans read ``True``/``False`` and whole floats as integers (a blank cell
-    turns a pandas int column into floats: ``1.0`` was ``"1"``); a value equal
+    turns a pandas int column into floats: ``1.0`` was ``"1"``), other floats with
+    the decimal mark ``decimal``; a value equal
     to one of ``codes`` (recode or ``rt_missing`` codes) reads as that code,
     e.g. ``True`` as ``"true"`` or ``-1.0`` as ``"-1"``.
     """
@@ -211,7 +223,7 @@ def _cells(values: pd.Series, codes: Iterable[object] = ()) -> pd.Series:
             if math.isnan(number):
                 return pd.NA
             plain = str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
-            return numbers.get(number, plain)
+            return numbers.get(number, plain.replace(".", decimal))
         return str(value)
 
     return pd.Series([cell(v) for v in values.tolist()], dtype="string")

@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from cogflex.errors import DataError
+from cogflex.errors import DataError, shown
 
 __all__ = ["Column", "COLUMNS", "REQUIRED", "validate", "derive", "ordered", "offending_lines", "session_starts"]
 
@@ -115,7 +115,7 @@ def offending_lines(frame: pd.DataFrame, mask: np.ndarray | pd.Series, column: s
     text += ", ".join(str(int(v)) for v in lines)
     if column is not None and column in frame:
         values = frame[column].to_numpy()[rows[:_SHOWN]]
-        text += " (value" + ("s " if len(values) > 1 else " ") + ", ".join(repr(_plain(v)) for v in values) + ")"
+        text += " (value" + ("s " if len(values) > 1 else " ") + ", ".join(shown(_plain(v)) for v in values) + ")"
     return text
 
 
@@ -140,7 +140,7 @@ def validate(trials: pd.DataFrame, source: str, *, names: Mapping[str, str] | No
     missing = [c for c in REQUIRED if c not in trials]
     if missing:
         raise DataError(source, f"missing required column{'s' if len(missing) > 1 else ''} "
-                                f"{', '.join(repr(c) for c in missing)}", column=missing[0])
+                                f"{', '.join(shown(c) for c in missing)}", column=missing[0])
     for name in trials.columns:
         if not is_known(name):
             raise DataError(source, "not a column of the trial schema (use stim_* for stimulus features, "

@@ -13,7 +13,7 @@ __all__ = ["add_fit_commands"]
 
 
 def _parse_values(items: list[str], what: str) -> dict:
-    from cogflex.errors import ConfigError
+    from cogflex.errors import ConfigError, shown
 
     out = {}
     for item in items:
@@ -21,12 +21,12 @@ def _parse_values(items: list[str], what: str) -> dict:
             if not part.strip():
                 continue
             if "=" not in part:
-                raise ConfigError(what, f"expected NAME=VALUE, got {part!r}")
+                raise ConfigError(what, f"expected NAME=VALUE, got {shown(part)}")
             key, value = part.split("=", 1)
             try:
                 out[key.strip()] = float(value) if what == "params" else _number(value)
             except ValueError:
-                raise ConfigError(f"{what}.{key.strip()}", f"not a number: {value!r}") from None
+                raise ConfigError(f"{what}.{key.strip()}", f"not a number: {shown(value)}") from None
     return out
 
 
@@ -89,16 +89,16 @@ def _cmd_fit(args) -> int:
 
 def _selected(args, data) -> list[str] | None:
     """``--participants`` (or all), then every N-th of them for ``--shard K/N`` (K = 1..N)."""
-    from cogflex.errors import ConfigError
+    from cogflex.errors import ConfigError, shown
 
     if not args.shard:
         return args.participants or None
     try:
         k, n = (int(x) for x in args.shard.split("/"))
     except ValueError:
-        raise ConfigError("shard", f"expected K/N with whole numbers (e.g. 3/100), got {args.shard!r}") from None
+        raise ConfigError("shard", f"expected K/N with whole numbers (e.g. 3/100), got {shown(args.shard)}") from None
     if not 1 <= k <= n:
-        raise ConfigError("shard", f"K/N needs 1 <= K <= N, got {args.shard!r}")
+        raise ConfigError("shard", f"K/N needs 1 <= K <= N, got {shown(args.shard)}")
     pool = [str(p) for p in (args.participants or data.participants)]
     chosen = pool[k - 1::n]
     if not chosen:
@@ -255,6 +255,7 @@ def add_fit_commands(sub) -> None:
                      ("--rt-unit", {"choices": ("ms", "s"), "help": argparse.SUPPRESS}),
                      ("--rt-missing", {"action": "append", "help": argparse.SUPPRESS}),
                      ("--encoding", {"help": argparse.SUPPRESS}),
-                     ("--delimiter", {"help": argparse.SUPPRESS})):
+                     ("--delimiter", {"help": argparse.SUPPRESS}),
+                     ("--decimal", {"choices": (".", ","), "help": argparse.SUPPRESS})):
         p.add_argument(flag, **kw)
     p.set_defaults(func=_cmd_simulate_data)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cogflex.data.cleaning import CleaningRules, clean, participant_warnings
 from cogflex.data.dataset import TrialData, natural_sorted
-from cogflex.errors import DataError
+from cogflex.errors import DataError, listing, shown
 from cogflex.fit.sequence import Sequence, TaskMapping, encode
 
 __all__ = ["FIT_CLEANING", "FitData", "prepare", "select_participants", "covariates", "COVARIATES"]
@@ -56,8 +56,8 @@ def select_participants(data: TrialData, participants) -> tuple[TrialData, np.nd
     present = set(trials["participant"].astype(str))
     unknown = [p for p in wanted if p not in present]
     if unknown:
-        raise DataError(data.source, f"participant {unknown[0]!r} not in the data "
-                                     f"(present: {', '.join(natural_sorted(present)[:10])})", column="participant")
+        raise DataError(data.source, f"participant {shown(unknown[0])} not in the data "
+                                     f"(present: {listing(natural_sorted(present), 10)})", column="participant")
     keep = trials["participant"].astype(str).isin(wanted).to_numpy()
     trials = trials[keep].reset_index(drop=True)
     trials["participant"] = trials["participant"].cat.remove_unused_categories()
@@ -92,7 +92,7 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
     for i, seq in enumerate(sequences):
         rows = seq.rows[seq.observed]
         if len(rows) == 0:
-            raise DataError(data.source, f"participant {seq.participant!r} has no trials left after cleaning",
+            raise DataError(data.source, f"participant {shown(seq.participant)} has no trials left after cleaning",
                             column="participant")
         sub = trials.iloc[rows]
         log_session = np.log(sub["session"].to_numpy(dtype=float).clip(min=1))

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from cogflex.data.dataset import TrialData
-from cogflex.errors import DataError
+from cogflex.errors import DataError, listing, shown
 
 __all__ = ["TaskMapping", "Sequence", "encode", "MAPPINGS"]
 
@@ -126,7 +126,7 @@ def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | No
     source = data.source
     tasks = _labels(trials, "task", mapping.tasks, source)
     if len(tasks) != 2:
-        raise DataError(source, f"fitting needs exactly two tasks, found {len(tasks)}: {', '.join(tasks)}",
+        raise DataError(source, f"fitting needs exactly two tasks, found {len(tasks)}: {listing(tasks)}",
                         column="task")
     # correctness is decided once, when the data are loaded (cogflex.data.load_trials(correctness=...))
     correct = trials["correct"].fillna(False).to_numpy(dtype=bool)
@@ -179,8 +179,8 @@ def _labels(trials: pd.DataFrame, column: str, declared, source: str, also: str 
     for c in columns:
         unknown = sorted(values[c] - set(declared))
         if unknown:
-            raise DataError(source, f"value {unknown[0]!r} is not one of the mapping's labels "
-                                    f"({', '.join(declared)})", column=c)
+            raise DataError(source, f"value {shown(unknown[0])} is not one of the mapping's labels "
+                                    f"({listing(declared)})", column=c)
     return tuple(declared)
 
 

@@ -55,6 +55,8 @@ def lab_tables(draw, sentinels: bool = False) -> Table:
     unit = draw(st.sampled_from(["ms", "s"]))
     missing_code = draw(st.sampled_from(["-1", "999999"] if sentinels else ["", "NaN", "null"]))
     map_session, map_trial = draw(st.sampled_from([(True, True), (True, False), (False, False)]))
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    decimal = "." if delimiter == "," else draw(st.sampled_from([".", ","]))  # 0,734 in a ;- or tab-file
     sessions_of = {}
     groups = []
     for pid in ids:
@@ -76,9 +78,9 @@ def lab_tables(draw, sentinels: bool = False) -> Table:
                     rt_text = missing_code
                 else:
                     rt_text = f"{rt_ms:g}" if unit == "ms" else f"{rt_ms / 1000:.5f}"
+                rt_s = None if rt_ms is None else float(rt_text) / (1000 if unit == "ms" else 1)
                 group.append(dict(participant=pid, session=session, trial=trial, task=task, correct=correct,
-                                  rt_s=None if rt_ms is None else (float(rt_text) / (1000 if unit == "ms" else 1)),
-                                  rt_text=rt_text))
+                                  rt_s=rt_s, rt_text=rt_text if rt_ms is None else rt_text.replace(".", decimal)))
             groups.append(group)
     # file order: the groups interleaved at random, each group's rows kept in order
     order = draw(st.permutations([i for i, g in enumerate(groups) for _ in g]))
@@ -87,7 +89,6 @@ def lab_tables(draw, sentinels: bool = False) -> Table:
     for i in order:
         rows.append(groups[i][cursor[i]])
         cursor[i] += 1
-    delimiter = draw(st.sampled_from([",", ";", "\t"]))
     names = {"participant": "Subject ID", "session": "block", "trial": "trial_no", "task": "cue",
              "correct": "acc", "rt": "RT"}
     columns = draw(st.permutations(list(names) + ["extra"]))
@@ -102,7 +103,7 @@ def lab_tables(draw, sentinels: bool = False) -> Table:
     mapping_columns = {k: v for k, v in names.items()
                        if (k != "session" or map_session) and (k != "trial" or map_trial)}
     mapping = CsvMapping(mapping_columns, rt_unit=unit, delimiter=draw(st.sampled_from([None, delimiter])),
-                         rt_missing=(missing_code,) if sentinels else ())
+                         rt_missing=(missing_code,) if sentinels else (), decimal=decimal)
     return Table(rows=rows, text=text, mapping=mapping, map_session=map_session, map_trial=map_trial)
 
 
@@ -259,6 +260,8 @@ def test_corrupted_lab_tables_load_soundly_or_raise(table, data):
                 *[f"--rt-missing={v}" for v in table.mapping.rt_missing]]
         if table.mapping.delimiter:
             args.append(f"--delimiter={table.mapping.delimiter}")
+        if table.mapping.decimal != ".":
+            args.append(f"--decimal={table.mapping.decimal}")
         status, err = cli_outcome(*args)
     assert status == (0 if loaded is not None else 2)
     if status == 2:
