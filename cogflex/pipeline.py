@@ -91,6 +91,9 @@ class FitStep:
     target_accept: float = SAMPLER_DEFAULTS.target_accept
     sampler: Literal["auto", "nutpie", "pymc"] = SAMPLER_DEFAULTS.sampler
     hierarchical: bool = SAMPLER_DEFAULTS.hierarchical
+    refine: bool = SAMPLER_DEFAULTS.refine
+    refine_points: int = SAMPLER_DEFAULTS.refine_points
+    refine_tolerance: float = SAMPLER_DEFAULTS.refine_tolerance
     jobs: int = 1
 
     def __post_init__(self) -> None:
@@ -101,8 +104,14 @@ class FitStep:
         if self.jobs < 1:
             raise ConfigError("jobs", "must be at least 1")
         # the sampler settings' own checks (chains, draws, seed ...), before any output folder is made
-        FitOptions(draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
-                   target_accept=self.target_accept, sampler=self.sampler)
+        self.options()
+
+    def options(self, *, progress: bool = True) -> FitOptions:
+        """The sampler settings of these fits (:class:`~cogflex.fit.options.FitOptions`)."""
+        return FitOptions(draws=self.draws, tune=self.tune, chains=self.chains, seed=self.seed,
+                          target_accept=self.target_accept, sampler=self.sampler, hierarchical=self.hierarchical,
+                          refine=self.refine, refine_points=self.refine_points,
+                          refine_tolerance=self.refine_tolerance, progress=progress)
 
 
 @dataclass(frozen=True)
@@ -225,7 +234,8 @@ def _expected_attrs(spec, fd, pipe: Pipeline) -> dict:
     f = pipe.fit
     return {"model_spec": json.dumps(spec.to_dict()), "data_digest": fd.digest,
             "participants": json.dumps(fd.participants), "draws": f.draws, "tune": f.tune, "chains": f.chains,
-            "seed": f.seed, "target_accept": f.target_accept, "hierarchical": int(f.hierarchical)}
+            "seed": f.seed, "target_accept": f.target_accept, "hierarchical": int(f.hierarchical),
+            "refine": f.options().refine_record()}
 
 
 def _finished(path: Path, expected: dict) -> tuple[bool, str]:
@@ -283,7 +293,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
 
     from cogflex.fit.compare import compare_fits, load_fits, verdict_phrase
     from cogflex.fit.executor import LocalExecutor
-    from cogflex.fit.fitting import FitOptions, FitWarning, fit
+    from cogflex.fit.fitting import FitWarning, fit
     from cogflex.fit.models import load_model
     from cogflex.fit.ppc import PPC_FORMAT, posterior_predictive_check
     from cogflex.fit.prepare import prepare
@@ -327,9 +337,7 @@ def run_pipeline(pipe: Pipeline | str | Path, *, out: str | Path | None = None, 
     if stale:
         log(f"removed {len(stale)} temporary file(s) left by an interrupted run: {', '.join(p.name for p in stale)}")
 
-    options = FitOptions(draws=pipe.fit.draws, tune=pipe.fit.tune, chains=pipe.fit.chains, seed=pipe.fit.seed,
-                         sampler=pipe.fit.sampler, target_accept=pipe.fit.target_accept,
-                         hierarchical=pipe.fit.hierarchical, progress=progress)
+    options = pipe.fit.options(progress=progress)
     fits_dir = out_dir / "fits"
     paths = []
     for spec in specs:

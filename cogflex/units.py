@@ -9,11 +9,12 @@ the units with their key and the settings behind it, so a rerun can say
 exactly which units a changed config or data invalidates.
 
 Unit files are data, never code: netCDF files (a DataTree) whose nodes hold the
-result's xarray Datasets and whose root attributes hold its key and the rest of
-the result as JSON. Loading one cannot run anything, so a results folder that
-others can write into (a group directory, a folder sent by a colleague) is safe
-to resume from; a file that is not such a netCDF file (e.g. a planted pickle) is
-unreadable, reported and recomputed.
+result's xarray Datasets, whose root holds its numpy arrays as variables, and
+whose root attributes hold its key and the rest of the result as JSON. Loading
+one cannot run anything, so a results folder that others can write into (a group
+directory, a folder sent by a colleague) is safe to resume from; a file that is
+not such a netCDF file (e.g. a planted pickle) is unreadable, reported and
+recomputed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from cogflex.io import atomic_path, json_ready, write_json
 __all__ = ["UnitStore", "unit_key"]
 
 #: Layout version of the unit files; a change invalidates every stored unit.
-UNIT_FORMAT = 2
+UNIT_FORMAT = 3
 
 #: Attribute holding a Dataset's (or variable's) own attributes as JSON (netCDF attributes are flat).
 _ATTRS = "cogflex_attrs_json"
@@ -56,16 +57,22 @@ def _decode(ds):
 
 def _write_unit(path: Path, key: str, result: Any) -> None:
     """``result`` (an xarray Dataset, or a dict of Datasets and JSON-able values) as a netCDF DataTree."""
+    import numpy as np
     import xarray as xr
 
     if isinstance(result, xr.Dataset):
         nodes, rest, kind = {"result": result}, {}, "dataset"
     elif isinstance(result, dict):
         nodes = {k: v for k, v in result.items() if isinstance(v, xr.Dataset)}
-        rest, kind = {k: v for k, v in result.items() if k not in nodes}, "dict"
+        # numpy arrays (a fit's pointwise log-likelihood: millions of values) as variables of the root node,
+        # never as JSON text
+        arrays = {k: v for k, v in result.items() if isinstance(v, np.ndarray)}
+        rest, kind = {k: v for k, v in result.items() if k not in nodes and k not in arrays}, "dict"
     else:
         raise TypeError(f"a unit result is a Dataset or a dict, not {type(result).__name__}")
-    root = xr.Dataset(attrs={"key": key, "format": UNIT_FORMAT, "kind": kind, "json": json.dumps(json_ready(rest))})
+    root = xr.Dataset({name: (tuple(f"{name}_{d}" for d in range(a.ndim)), a) for name, a in arrays.items()}
+                      if kind == "dict" else {},
+                      attrs={"key": key, "format": UNIT_FORMAT, "kind": kind, "json": json.dumps(json_ready(rest))})
     tree = xr.DataTree.from_dict({"/": root, **{f"/{k}": _encode(v) for k, v in nodes.items()}})
     tree.to_netcdf(path, engine="h5netcdf")
 
@@ -81,7 +88,8 @@ def _read_unit(path: Path) -> tuple[str, Any]:
         nodes = {name: _decode(child.to_dataset()) for name, child in tree.children.items()}
         if attrs["kind"] == "dataset":
             return str(attrs["key"]), nodes["result"]
-        return str(attrs["key"]), {**json.loads(attrs["json"]), **nodes}
+        arrays = {name: var.values for name, var in tree.to_dataset().data_vars.items()}
+        return str(attrs["key"]), {**json.loads(attrs["json"]), **nodes, **arrays}
 
 
 def unit_key(settings: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import h5py
 import numpy as np
 import xarray as xr
 
@@ -40,6 +41,24 @@ def test_a_fit_result_round_trips_through_a_data_file(tmp_path):
     assert back["seed"] == 7 and back["sampler"] == "nutpie" and back["seconds"] == {"tables": 1.5}
     assert back["interpolation_check"][0]["differences"] == [-0.5, 0.25] and back["mode_search"] is None
     assert UnitStore(tmp_path / "units").load("m p1", {**SETTINGS, "seed": 4}) is None  # another key
+
+
+def test_arrays_are_stored_as_data_not_json(tmp_path):
+    """A fit's pointwise log-likelihood (chains x draws x trials float32) is a netCDF variable: same dtype and
+    values back, and the JSON attribute stays small (a real player's 4 x 1,000 x 22,000 values were 1.5 GB of
+    JSON text, which netCDF refuses)."""
+    ll = np.random.default_rng(0).normal(size=(2, 50, 3000)).astype(np.float32)
+    store = UnitStore(tmp_path / "units", log=lambda line: None)
+    posterior = xr.Dataset({"x": ("draw", np.zeros(3))})
+    store.save("m p1", SETTINGS, {"log_likelihood": ll, "seed": 1, "posterior": posterior})
+
+    (path,) = (tmp_path / "units").glob("*.unit")
+    with h5py.File(path) as handle:
+        assert len(handle.attrs["json"]) < 100
+    back = UnitStore(tmp_path / "units").load("m p1", SETTINGS)
+    assert back["log_likelihood"].dtype == np.float32
+    np.testing.assert_array_equal(back["log_likelihood"], ll)
+    assert back["seed"] == 1 and set(back) == {"log_likelihood", "seed", "posterior"}
 
 
 def test_a_planted_pickle_is_never_executed(tmp_path):

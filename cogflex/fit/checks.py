@@ -37,7 +37,7 @@ def _participant_values(posterior, name: str, participant: str) -> np.ndarray:
 
 
 def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior, *,
-                        draws: int = CHECK_DRAWS) -> list[dict]:
+                        draws: int = CHECK_DRAWS, windows: list | None = None) -> list[dict]:
     """Exact network vs the interpolated grid at each participant's posterior mean and at ``draws`` draws.
 
     At each checked point (the posterior mean of every parameter, then ``draws`` posterior draws evenly
@@ -46,7 +46,8 @@ def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior,
     alike). Returns per participant the log-likelihoods at the mean, ``differences`` (exact minus
     interpolated) at every point, and ``difference``: the one largest in size, the number the warnings,
     the report and the verdict use. A large difference means the grid is too coarse there: the posterior
-    describes the interpolant, not the network.
+    describes the interpolant, not the network. ``windows`` are the participants' table windows
+    (:class:`~cogflex.fit.tables.GridWindow`; default the model's whole box).
     """
     out = []
     tr = fd.trials
@@ -62,8 +63,11 @@ def interpolation_check(model, fd: FitData, tables: list[np.ndarray], posterior,
         exact = model.compute_predictors(seq, {g: np.array([float(p[g]) for p in points]) for g in model.grid_names})
         base = covariates(sub)
         lls = []
+        window = windows[i] if windows is not None else None
         for p, pred in zip(points, exact):
             positions = [float(np.clip(gp.position(p[g]), 0.0, 1.0)) for g, gp in model.grid.items()]
+            if window is not None:
+                positions = [float(np.clip(window.local(d, x), 0.0, 1.0)) for d, x in enumerate(positions)]
             interp = interpolate_table(table, positions, model.interpolation)
             lls.append([_loglik(model, p, base, x, rt, correct) for x in (pred, interp)])
         diffs = [e - q for e, q in lls]

@@ -76,7 +76,9 @@ def _cmd_fit(args) -> int:
     data = _load(args)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                          sampler=args.sampler, target_accept=args.target_accept, hierarchical=args.hierarchical,
-                         progress=not args.quiet, posterior_predictive=args.posterior_predictive)
+                         progress=not args.quiet, posterior_predictive=args.posterior_predictive,
+                         refine=not args.no_refine, refine_points=args.refine_points,
+                         refine_tolerance=args.refine_tolerance)
     out = Path(args.out)
     executor = make_executor(args.backend, workers=args.jobs, address=args.address)
     try:
@@ -217,6 +219,15 @@ def add_fit_commands(sub) -> None:
                    help=f"NUTS target acceptance (default {d.target_accept})")
     p.add_argument("--sampler", choices=("auto", "nutpie", "pymc"), default=d.sampler,
                    help="NUTS implementation: nutpie (fast, default when installed) or pymc")
+    p.add_argument("--no-refine", action="store_true",
+                   help="sample on the model's whole-box network grid only (default: each participant's grid is "
+                   "refined around its posterior until a pilot's exact-vs-interpolated log-likelihood is within "
+                   "--refine-tolerance; docs/fitting.md)")
+    p.add_argument("--refine-points", type=int, default=d.refine_points, metavar="N",
+                   help=f"nodes per axis of a refined grid window (default {d.refine_points})")
+    p.add_argument("--refine-tolerance", type=float, default=d.refine_tolerance, metavar="LL",
+                   help="largest exact-minus-interpolated log-likelihood a refined grid may leave at the pilot "
+                   f"posterior (default {d.refine_tolerance:g})")
     p.add_argument("--posterior-predictive", type=int, default=0, metavar="N",
                    help="add N replications of the data under posterior draws (posterior_predictive group)")
     p.add_argument("--jobs", type=int, default=1,

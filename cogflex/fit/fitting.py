@@ -154,6 +154,7 @@ def _unit_settings(spec: CognitiveModel, job: FitData, options: FitOptions, inde
             "job_index": index, "seed": options.seed, "draws": options.draws, "tune": options.tune,
             "chains": options.chains, "sampler": options.resolved_sampler(),
             "target_accept": options.target_accept, "hierarchical": options.hierarchical,
+            "refine": options.refine_record(),
             "cogflex_version": __version__}
 
 

@@ -19,10 +19,15 @@ Per trial, for every network (history s, grid node g), in order:
    for at most ``horizon`` (in trials, the unit of tau_c), in ``flow_steps`` steps. The loss is quadratic in c
    and R is piecewise quadratic (non-negativity + L1 manifold), so on each step the flow is linear,
    ``dc/ds = -(A c - r) / tau_c`` with ``A = G + beta s s^T`` (``G_pq = tr(W_p Sigma W_q^T)``, ``s = sign(c)``), and is
-   integrated exactly (exponential integrator; stable for any tau_c). The reconfiguration time is the first
-   time the cued loss is at or below ``criterion`` times its value at c = 0 (linear interpolation between
-   steps; 0 when it already is, ``horizon`` when it is not reached). The network responds with the gates of
-   that moment, and they carry over.
+   integrated exactly (exponential integrator; stable for any tau_c). With one criterion (``spread`` 0) the
+   reconfiguration time is the first time the cued loss is at or below ``criterion`` times its value at c = 0
+   (linear interpolation between steps; 0 when it already is, ``horizon`` when it is not reached). With a
+   ``spread`` s > 0 the criterion varies from trial to trial, uniform on criterion x [1 - s, 1 + s], and the
+   time is its expectation, E[T] = integral over the horizon of P(criterion < min of L up to s) ds (trapezoid
+   over the steps): a continuous function of the network's state, where the first crossing jumps whenever the loss
+   approaches the criterion slowly (the exact likelihood then has ridges of 10-20 log units between parameter
+   values 0.15% apart, which no predictor grid can follow; docs/fitting.md). The network responds with the
+   gates of that moment (E[T]: the flow's, linear between steps), and they carry over.
 2. **Record** (observed trials): loss and margin of the response, the reconfiguration time, and the margin
    with every path gated at the mean gate (the "mixed" configuration the residue parameter blends in).
 3. **Feedback learning**: ``substeps`` explicit Euler steps of the gradient flow on the trial's squared error
@@ -123,9 +128,35 @@ def _cued_loss(c1: float, c2: float, g11: float, g12: float, g22: float, b1: flo
     return 0.5 * (g11 * c1 * c1 + 2.0 * g12 * c1 * c2 + g22 * c2 * c2) - b1 * c1 - b2 * c2 + half_norm
 
 
+@numba.njit(cache=True, inline="always")
+def _sign(x: float) -> float:
+    return 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _flow_step(c1: float, c2: float, pattern: tuple[float, float], g: tuple[float, float, float],
+               b1: float, b2: float, beta: float, gamma: float, alpha: float,
+               scratch: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """One exact step of the gate flow from (c1, c2); returns the new gates and the step's sign pattern.
+
+    ``scratch`` holds the linear piece of sign ``pattern`` (:func:`_flow_matrix`), recomputed when the gates'
+    signs change.
+    """
+    s1, s2 = _sign(c1), _sign(c2)
+    if s1 != pattern[0] or s2 != pattern[1]:
+        _flow_matrix(g[0], g[1], g[2], s1, s2, beta, alpha, scratch)
+    # dR/dc = s (beta ||c||_1 - beta) - gamma 1[c<0]  =  beta s s^T c - (beta s + gamma 1[c<0])
+    r1 = b1 + beta * s1 + (gamma if c1 < 0 else 0.0)
+    r2 = b2 + beta * s2 + (gamma if c2 < 0 else 0.0)
+    v1 = scratch[0, 0] * c1 + scratch[0, 1] * c2 - r1
+    v2 = scratch[1, 0] * c1 + scratch[1, 1] * c2 - r2
+    return (c1 - (scratch[2, 0] * v1 + scratch[2, 1] * v2), c2 - (scratch[3, 0] * v1 + scratch[3, 1] * v2),
+            (s1, s2))
+
+
 @numba.njit(cache=True)
 def _reconfigure(w: np.ndarray, c: np.ndarray, m: int, r_out: int, moment: np.ndarray, lam_l1: float,
-                 lam_nn: float, tau_c: float, horizon: float, steps: int, criterion: float,
+                 lam_nn: float, tau_c: float, horizon: float, steps: int, criterion: float, spread: float,
                  scratch: np.ndarray, ws: np.ndarray) -> float:
     """Gate flow toward task m with weights frozen (module docstring); updates ``c``, returns the time."""
     d_in = w.shape[2]
@@ -148,45 +179,59 @@ def _reconfigure(w: np.ndarray, c: np.ndarray, m: int, r_out: int, moment: np.nd
         b1 += ws[0, i, m * r_out + i]
         b2 += ws[1, i, m * r_out + i]
         half_norm += 0.5 * moment[m * r_out + i, m * r_out + i]
-    target = criterion * half_norm
+    low = criterion * (1.0 - spread) * half_norm  # the criterion's range, in loss units
+    high = criterion * (1.0 + spread) * half_norm
     c1, c2 = c[0], c[1]
     loss = _cued_loss(c1, c2, g11, g12, g22, b1, b2, half_norm)
-    if loss <= target:
+    if loss <= low:
         return 0.0
     h = horizon / steps
     alpha = h / tau_c
     beta = 10.0 * lam_l1
     gamma = 10.0 * lam_nn
-    s1_prev = s2_prev = 2.0  # no sign pattern yet
-    for k in range(steps):
-        s1 = 1.0 if c1 > 0 else (-1.0 if c1 < 0 else 0.0)
-        s2 = 1.0 if c2 > 0 else (-1.0 if c2 < 0 else 0.0)
-        if s1 != s1_prev or s2 != s2_prev:
-            _flow_matrix(g11, g12, g22, s1, s2, beta, alpha, scratch)
-            s1_prev, s2_prev = s1, s2
-        # dR/dc = s (beta ||c||_1 - beta) - gamma 1[c<0]  =  beta s s^T c - (beta s + gamma 1[c<0])
-        r1 = b1 + beta * s1 + (gamma if c1 < 0 else 0.0)
-        r2 = b2 + beta * s2 + (gamma if c2 < 0 else 0.0)
-        v1 = scratch[0, 0] * c1 + scratch[0, 1] * c2 - r1
-        v2 = scratch[1, 0] * c1 + scratch[1, 1] * c2 - r2
-        n1 = c1 - (scratch[2, 0] * v1 + scratch[2, 1] * v2)
-        n2 = c2 - (scratch[3, 0] * v1 + scratch[3, 1] * v2)
-        new_loss = _cued_loss(n1, n2, g11, g12, g22, b1, b2, half_norm)
-        if new_loss <= target:
-            frac = (loss - target) / (loss - new_loss)
-            c[0] = c1 + frac * (n1 - c1)
-            c[1] = c2 + frac * (n2 - c2)
-            return (k + frac) * h
-        c1, c2, loss = n1, n2, new_loss
+    g = (g11, g12, g22)
+    none = (2.0, 2.0)  # no sign pattern yet
+    pattern = none
+    if spread == 0.0:  # one criterion: the first crossing, linear between steps
+        for k in range(steps):
+            n1, n2, pattern = _flow_step(c1, c2, pattern, g, b1, b2, beta, gamma, alpha, scratch)
+            new_loss = _cued_loss(n1, n2, g11, g12, g22, b1, b2, half_norm)
+            if new_loss <= low:
+                frac = (loss - low) / (loss - new_loss)
+                c[0] = c1 + frac * (n1 - c1)
+                c[1] = c2 + frac * (n2 - c2)
+                return (k + frac) * h
+            c1, c2, loss = n1, n2, new_loss
+        c[0], c[1] = c1, c2
+        return horizon
+    # a criterion uniform on [low, high]: E[T] = integral of P(criterion < min L up to s) ds (trapezoid), smooth in
+    # the parameters; the response gates are the flow's at E[T] (a second pass, linear between steps)
+    width = high - low
+    survive = min((loss - low) / width, 1.0)
+    time = 0.0
+    for _ in range(steps):
+        c1, c2, pattern = _flow_step(c1, c2, pattern, g, b1, b2, beta, gamma, alpha, scratch)
+        loss = _cued_loss(c1, c2, g11, g12, g22, b1, b2, half_norm)
+        after = min(max((loss - low) / width, 0.0), survive)  # P(T > s): the criterion below the loss so far
+        time += 0.5 * (survive + after) * h
+        survive = after
+        if survive == 0.0:
+            break
+    full = min(int(time / h), steps)
+    frac = time / h - full
+    c1, c2, pattern = c[0], c[1], none
+    for k in range(min(full + 1, steps)):
+        n1, n2, pattern = _flow_step(c1, c2, pattern, g, b1, b2, beta, gamma, alpha, scratch)
+        c1, c2 = (c1 + frac * (n1 - c1), c2 + frac * (n2 - c2)) if k == full else (n1, n2)
     c[0], c[1] = c1, c2
-    return horizon
+    return time
 
 
 @numba.njit(cache=True, parallel=True)
 def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns: np.ndarray, target: np.ndarray,
               observed_slot: np.ndarray, moment: np.ndarray, tau_c: np.ndarray, tau_w: np.ndarray, lam_nn: np.ndarray,
               lam_l1: np.ndarray, substeps: int, reconfigure: bool, horizon: float, flow_steps: int,
-              criterion: float, out: np.ndarray) -> None:
+              criterion: float, spread: float, out: np.ndarray) -> None:
     """Advance every network over a chunk of trials, in place, adding records to ``out``.
 
     Parameters
@@ -206,7 +251,7 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
         lambda times the normalised non-negativity and L1-manifold weights, per grid node.
     substeps
         Euler steps of the feedback learning per trial (more on stiff trials: the step-size rule).
-    reconfigure, horizon, flow_steps, criterion
+    reconfigure, horizon, flow_steps, criterion, spread
         The cue-driven gate flow (module docstring); off for the feedback-only models.
     out
         ``(G, n_observed, len(RECORDS))``, records summed over histories.
@@ -234,7 +279,7 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                 reconfig = 0.0
                 if reconfigure:
                     reconfig = _reconfigure(w, c, task[s, i], r_out, moment, lam_l1[g], lam_nn[g], tau_c[g],
-                                            horizon, flow_steps, criterion, scratch, ws)
+                                            horizon, flow_steps, criterion, spread, scratch, ws)
                 # the path outputs u_p = W_p x
                 for p in range(n_paths):
                     for o in range(r_out):

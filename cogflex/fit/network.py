@@ -116,12 +116,15 @@ class Reconfiguration:
 
     ``horizon``: the longest preparation, in trials (the unit of tau_c); ``flow_steps``: exact linear steps
     over the horizon; ``criterion``: the cued task's expected loss counts as reached at this fraction of its
-    value with all gates closed (1/2 ||W*_m||^2; the paper's time-to-criterion).
+    value with all gates closed (1/2 ||W*_m||^2; the paper's time-to-criterion); ``criterion_spread`` s: the
+    criterion varies from trial to trial, uniform on criterion x [1 - s, 1 + s], and the reconfiguration time
+    is its expected time to criterion (0: one fixed criterion, the first crossing; :mod:`cogflex.fit.kernel`).
     """
 
     horizon: float = 4.0
     flow_steps: int = 40
     criterion: float = 0.1
+    criterion_spread: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("horizon", "criterion"):
@@ -130,6 +133,13 @@ class Reconfiguration:
                 raise ConfigError(f"reconfiguration.{name}", f"must be a positive number, got {value!r}")
         if self.criterion >= 1:
             raise ConfigError("reconfiguration.criterion", "must be below 1 (a fraction of the closed-gate loss)")
+        if not 0 <= self.criterion_spread < 1:
+            raise ConfigError("reconfiguration.criterion_spread",
+                              f"must be in [0, 1), got {self.criterion_spread!r}")
+        if self.criterion * (1 + self.criterion_spread) >= 1:
+            top = self.criterion * (1 + self.criterion_spread)
+            raise ConfigError("reconfiguration.criterion_spread", f"criterion x (1 + spread) must stay below 1 "
+                                                                  f"(got {top:g})")
         if self.flow_steps < 1:
             raise ConfigError("reconfiguration.flow_steps", "must be at least 1")
 
@@ -478,7 +488,7 @@ def _run_compiled(seq, tau_c, tau_w, lam, settings: NetworkSettings, reconfigura
         sl = slice(start, start + _CHUNK)
         run_chunk(weights, gates, task[:, sl], columns[:, sl], target[:, sl], slot[sl], moment, tau_c, tau_w,
                   lam * w_nn, lam * w_l1, settings.substeps, reconfiguration is not None, flow.horizon,
-                  flow.flow_steps, flow.criterion, out)
+                  flow.flow_steps, flow.criterion, flow.criterion_spread, out)
         if not np.isfinite(gates).all():
             break
         if progress is not None:

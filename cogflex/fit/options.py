@@ -28,7 +28,9 @@ class FitOptions:
     """Sampler settings of a fit (the one place their defaults are set).
 
     ``progress`` shows progress bars on a terminal and plain progress lines otherwise (a log file);
-    ``posterior_predictive`` adds that many replications of the data under posterior draws.
+    ``posterior_predictive`` adds that many replications of the data under posterior draws; ``refine`` and
+    the ``refine_*`` settings put a finer network grid where each participant's posterior is
+    (:mod:`cogflex.fit.refine`).
     """
 
     draws: int = 1000
@@ -40,6 +42,10 @@ class FitOptions:
     hierarchical: bool = False
     progress: bool = True
     posterior_predictive: int = 0  # replications of the data under posterior draws (0: none)
+    refine: bool = True  # refine network grids around each participant's posterior (cogflex.fit.refine)
+    refine_points: int = 9  # nodes per axis of a refined window
+    refine_tolerance: float = 1.0  # largest |exact - interpolated| log-likelihood a pilot may leave
+    refine_rounds: int = 3  # most refined windows per participant
 
     def __post_init__(self) -> None:
         for name in ("draws", "tune", "chains"):
@@ -52,11 +58,24 @@ class FitOptions:
             raise ConfigError("sampler", f"must be auto, nutpie or pymc, got {self.sampler!r}")
         if self.posterior_predictive < 0:
             raise ConfigError("posterior_predictive", "must not be negative")
+        if not isinstance(self.refine_points, int) or not 3 <= self.refine_points <= 33:
+            raise ConfigError("refine_points", f"must be an integer from 3 to 33, got {self.refine_points!r}")
+        if not self.refine_tolerance > 0:
+            raise ConfigError("refine_tolerance", f"must be positive, got {self.refine_tolerance!r}")
+        if not isinstance(self.refine_rounds, int) or not 1 <= self.refine_rounds <= 10:
+            raise ConfigError("refine_rounds", f"must be an integer from 1 to 10, got {self.refine_rounds!r}")
         check_seed(self.seed)
         if self.draws * self.chains < MIN_FIT_DRAWS:
             raise ConfigError("draws", f"{self.chains} chain(s) x {self.draws} draws = {self.draws * self.chains} "
                                        f"posterior draws; PSIS-LOO needs at least {MIN_FIT_DRAWS} (more draws or "
                                        "chains)")
+
+    def refine_record(self) -> str:
+        """The grid-refinement settings as JSON text (a fit's ``refine`` attribute; pipelines compare it)."""
+        import json
+
+        return json.dumps({"refine": self.refine, "points": self.refine_points, "tolerance": self.refine_tolerance,
+                           "rounds": self.refine_rounds}, sort_keys=True)
 
     def resolved_sampler(self) -> str:
         """``nutpie`` when installed (much faster), else PyMC's own NUTS."""

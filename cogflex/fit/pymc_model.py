@@ -6,6 +6,8 @@ group-level distributions, non-centred, when ``hierarchical``):
 - the scalar parameters with their priors;
 - each grid parameter as a logit-normal position in its box, its value a deterministic, its predictors the
   (cubic or multilinear) interpolation of the participant's predictor table (:mod:`cogflex.fit.interpolate`);
+  a table over a sub-box (a refined :class:`~cogflex.fit.tables.GridWindow`) truncates the same prior to that
+  sub-box (:mod:`cogflex.fit.refine`);
 - each coefficient block;
 
 and the pointwise log-likelihood of :mod:`cogflex.fit.link` (joint density of correct and RT in s per
@@ -53,10 +55,22 @@ def _participant_param(name: str, prior: Prior, hierarchical: bool, group_sd: fl
     return pm.Deterministic(name, pm.math.sigmoid(mu + sd * z), dims=dims)
 
 
-def _grid_position(name: str, gp, hierarchical: bool, position_sd: float):
+def _logit(p: float) -> float | None:
+    """logit(p), None at 0 and 1 (an open end of a truncation)."""
+    return None if p <= 0.0 or p >= 1.0 else float(np.log(p / (1.0 - p)))
+
+
+def _grid_position(name: str, gp, hierarchical: bool, position_sd: float, bounds: tuple[float, float] = (0.0, 1.0)):
     import pymc as pm
 
-    if hierarchical:
+    lower, upper = _logit(bounds[0]), _logit(bounds[1])
+    if lower is not None or upper is not None:
+        if hierarchical:
+            raise ValueError("refined grid windows are for per-participant fits, not hierarchical ones")
+        # the logit-normal prior on the box position, truncated to the window the table covers
+        logit = pm.TruncatedNormal(f"{name}_logit", gp.prior_mu, gp.prior_sigma, lower=lower, upper=upper,
+                                   dims="participant")
+    elif hierarchical:
         mu = pm.Normal(f"{name}_mu", gp.prior_mu, gp.prior_sigma)
         sd = pm.HalfNormal(f"{name}_sd", position_sd)
         eps = pm.Normal(f"{name}_z", 0.0, 1.0, dims="participant")
@@ -82,10 +96,13 @@ def _coefficient_block(name: str, block, hierarchical: bool, group_sd: float):
     return pm.Deterministic(name, mu + sd * z, dims=("participant", term_dim))
 
 
-def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, hierarchical: bool = False):
+def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, hierarchical: bool = False,
+                window=None):
     """The PyMC model of ``model`` on ``fd``; returns ``(pymc_model, pointwise_logp)``.
 
-    ``tables`` are the participants' predictor tables (models with network predictors). The pointwise
+    ``tables`` are the participants' predictor tables (models with network predictors), over ``window``
+    (a :class:`~cogflex.fit.tables.GridWindow`; default the model's whole box; a sub-box only for one
+    participant, not hierarchical). The pointwise
     log-likelihood (one entry per observed trial) enters the model as a potential; the same expression is
     evaluated per posterior draw for ``log_likelihood``.
     """
@@ -102,9 +119,15 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
     with pm.Model(coords={"participant": fd.participants}) as pm_model:
         theta = {name: _participant_param(name, prior, hierarchical, hs.link_sd)[pidx]
                  for name, prior in model.priors.items()}
-        positions = [_grid_position(name, gp, hierarchical, hs.position_sd) for name, gp in model.grid.items()]
+        if window is not None and not window.is_full(model) and len(fd.participants) != 1:
+            raise ValueError("a refined grid window covers one participant's table")
+        bounds = list(zip(window.lower, window.upper)) if window is not None else [(0.0, 1.0)] * len(model.grid)
+        positions = [_grid_position(name, gp, hierarchical, hs.position_sd, b)
+                     for (name, gp), b in zip(model.grid.items(), bounds)]
         # one participant: every trial at the same position (the interpolation's fast path)
         positions = [p[0] if len(fd.participants) == 1 else p[pidx] for p in positions]
+        if window is not None:
+            positions = [window.local(d, p) for d, p in enumerate(positions)]
         for name, block in model.coefficients.items():
             theta[name] = _coefficient_block(name, block, hierarchical, hs.link_sd)[pidx]
         columns = dict(covariates(tr))

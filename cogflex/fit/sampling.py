@@ -1,7 +1,8 @@
 """Sampling one fit job (one participant, or every participant of a hierarchical fit) with NUTS.
 
 :func:`sample_job` runs the stages in order — predictor tables (:mod:`cogflex.fit.tables`), the PyMC model
-(:mod:`cogflex.fit.pymc_model`), the start/mode search (:mod:`cogflex.fit.start`), NUTS (nutpie when
+(:mod:`cogflex.fit.pymc_model`), the start/mode search (:mod:`cogflex.fit.start`), the grid refinement around
+the posterior (:mod:`cogflex.fit.refine`), NUTS (nutpie when
 installed, else PyMC), the pointwise log-likelihood per draw and the exact-vs-interpolated check
 (:mod:`cogflex.fit.checks`) — and returns plain arrays that :func:`cogflex.fit.schema.fit_tree` assembles.
 """
@@ -20,6 +21,7 @@ from cogflex.errors import InterruptedFit
 from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_identified
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
+from cogflex.fit.refine import box_positions, refine_grid, window_edges
 from cogflex.fit.start import find_mode, initial_values, profile_columns, starting_points
 from cogflex.fit.tables import predictor_table
 
@@ -82,10 +84,39 @@ def pointwise_loglik(pm_model, pointwise, posterior, chains: int, draws: int, n_
     return ll
 
 
-def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: int) -> dict:
-    """Sample one job; returns the posterior, sample stats, pointwise log-likelihood, seeds, checks and timings."""
+def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: int, *, chains: int, tune: int,
+          draws: int, label: str):
+    """NUTS on ``pm_model`` (nutpie or PyMC); the posterior Dataset. Chains start unjittered at ``initvals``."""
     import pymc as pm
 
+    kwargs: dict = {"nuts": {"target_accept": options.target_accept}}
+    if initvals is not None:
+        kwargs["initvals"] = initvals
+    if sampler == "pymc":
+        kwargs["cores"] = 1
+        if with_tables:
+            kwargs["init"] = "adapt_diag"  # no jitter of the starting point
+    elif with_tables:
+        kwargs["compile_kwargs"] = {"jitter_rvs": set()}
+    terminal = sys.stderr.isatty()
+    with warnings.catch_warnings(), _heartbeat(f"{label}: sampling {chains} chains x {tune}+{draws}",
+                                               options.progress and not terminal):
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler=sampler,
+                              progressbar=options.progress and terminal, model=pm_model,
+                              compute_convergence_checks=False, **kwargs)
+        except KeyboardInterrupt:
+            raise InterruptedFit("sampling interrupted: nothing was written") from None
+    post = idata["posterior"].to_dataset()
+    if post.sizes.get("draw", 0) != draws or post.sizes.get("chain", 0) != chains:
+        raise InterruptedFit(f"sampling stopped early ({post.sizes.get('draw', 0)} of {draws} draws): "
+                             "nothing was written")
+    return idata
+
+
+def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: int) -> dict:
+    """Sample one job; returns the posterior, sample stats, pointwise log-likelihood, seeds, checks and timings."""
     t0 = time.perf_counter()
     tables = None
     if model.uses_network:
@@ -94,48 +125,57 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     pm_model, pointwise = build_model(model, fd, tables=tables, hierarchical=options.hierarchical)
     seed = job_seed(options.seed, job_index)
     sampler = options.resolved_sampler()
-    kwargs: dict = {"nuts": {"target_accept": options.target_accept}}
+    initvals = None
     mode_search = None
     t_mode = time.perf_counter()
     if tables is not None and profile_columns(model) is not None:
         # The network likelihood has local modes: start every chain at the best of many local optima.
         if options.hierarchical:
-            kwargs["initvals"] = initial_values(model, fd, tables, hierarchical=True)
+            initvals = initial_values(model, fd, tables, hierarchical=True)
         else:
-            best, optima = find_mode(pm_model, starting_points(model, fd, tables), progress=options.progress)
-            kwargs["initvals"] = best
+            initvals, optima = find_mode(pm_model, starting_points(model, fd, tables), progress=options.progress)
             mode_search = _mode_summary(optima)
-    if sampler == "pymc":
-        kwargs["cores"] = 1
-        if tables is not None:
-            kwargs["init"] = "adapt_diag"  # no jitter of the starting point
-    elif tables is not None:
-        kwargs["compile_kwargs"] = {"jitter_rvs": set()}
     t1 = time.perf_counter()
     t_mode = t1 - t_mode
-    terminal = sys.stderr.isatty()
     who = "+".join(fd.participants) if len(fd.participants) <= 3 else f"{len(fd.participants)} participants"
     label = f"{model.name} {who}"
-    with warnings.catch_warnings(), _heartbeat(f"{label}: sampling {options.chains} chains x "
-                                               f"{options.tune}+{options.draws}", options.progress and not terminal):
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            idata = pm.sample(draws=options.draws, tune=options.tune, chains=options.chains, random_seed=seed,
-                              nuts_sampler=sampler, progressbar=options.progress and terminal, model=pm_model,
-                              compute_convergence_checks=False, **kwargs)
-        except KeyboardInterrupt:
-            raise InterruptedFit("sampling interrupted: nothing was written") from None
-    t_sample = time.perf_counter() - t1
+
+    def nuts(pm_model, initvals, seed, **settings):
+        return _nuts(pm_model, options, sampler, tables is not None, initvals, seed, label=label, **settings)
+
+    window, refinement = None, None
+    if refines(model, fd, options):
+        state = refine_grid(model, fd, options, cache_dir, {"tables": tables, "pm_model": pm_model,
+                                                            "pointwise": pointwise, "start": initvals},
+                            lambda m, init, s, **kw: nuts(m, init, s, **kw)["posterior"].to_dataset(), seed)
+        window, tables, pm_model, pointwise, initvals = (state[k] for k in ("window", "tables", "pm_model",
+                                                                            "pointwise", "start"))
+        refinement = {"participant": fd.participants[0], "rounds": state["rounds"], "window": window.record(model)}
+    t2 = time.perf_counter()
+    t_refine = t2 - t1
+    idata = nuts(pm_model, initvals, seed, chains=options.chains, tune=options.tune, draws=options.draws)
+    t_sample = time.perf_counter() - t2
     post = idata["posterior"].to_dataset()
-    if post.sizes.get("draw", 0) != options.draws or post.sizes.get("chain", 0) != options.chains:
-        raise InterruptedFit(f"sampling stopped early ({post.sizes.get('draw', 0)} of {options.draws} draws): "
-                             "nothing was written")
     ll = pointwise_loglik(pm_model, pointwise, post, options.chains, options.draws, fd.n_trials)
-    check = interpolation_check(model, fd, tables, post) if tables is not None else None
+    check = None
+    bounds = box_bound_check(model, post)
+    if tables is not None:
+        check = interpolation_check(model, fd, tables, post, windows=[window] if window is not None else None)
+    if window is not None:
+        edges = window_edges(model, window, box_positions(model, post))
+        bounds += [{"participant": fd.participants[0], **e} for e in edges]
+        refinement["final_at_edge"] = [e["parameter"] for e in edges]
     stats = idata["sample_stats"].to_dataset()
     return {"posterior": post, "sample_stats": stats[[v for v in KEPT_STATS if v in stats]], "log_likelihood": ll,
             "seed": seed, "mode_search": mode_search, "interpolation_check": check,
-            "box_bounds": box_bound_check(model, post), "weak_parameters": weakly_identified(model, post),
-            "seconds": {"tables": t_tables, "mode_search": t_mode, "sampling": t_sample,
+            "box_bounds": bounds, "weak_parameters": weakly_identified(model, post),
+            "grid_refinement": refinement,
+            "seconds": {"tables": t_tables, "mode_search": t_mode, "refinement": t_refine, "sampling": t_sample,
                         "total": time.perf_counter() - t0},
             "sampler": sampler}
+
+
+def refines(model, fd: FitData, options) -> bool:
+    """Whether the job refines its grid: a network model's per-participant fit with ``options.refine``."""
+    return bool(options.refine and model.uses_network and model.grid and not options.hierarchical
+                and len(fd.participants) == 1)

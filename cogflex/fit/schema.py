@@ -42,6 +42,7 @@ FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical"
               "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
               "notes": list, "model_spec": dict}
 OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "weak_parameters": list, "job_seeds": list,
+                      "grid_refinement": list, "refine": dict,
                       "data_warnings": list,
                       "mode_search": list,
                       "tune": int}
@@ -156,7 +157,8 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
     }, coords=trial_coords)
     groups = {"posterior": post, "sample_stats": stats, "log_likelihood": log_lik, "observed_data": observed}
     tree = xr.DataTree.from_dict(groups)
-    seconds = {k: float(sum(r["seconds"][k] for r in results)) for k in ("tables", "mode_search", "sampling", "total")}
+    seconds = {k: float(sum(r["seconds"].get(k, 0.0) for r in results))
+               for k in ("tables", "mode_search", "refinement", "sampling", "total")}
     tree.attrs.update({
         "model": model.name,
         "model_family": model.family,
@@ -174,11 +176,13 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
         "sampler": results[0]["sampler"],
         "draws": options.draws, "tune": options.tune, "chains": options.chains,
         "target_accept": options.target_accept,
+        "refine": options.refine_record(),
         "seconds": json.dumps(seconds),
         "mode_search": json.dumps([r.get("mode_search") for r in results]),
         "interpolation_check": json.dumps([c for r in results for c in (r.get("interpolation_check") or [])]),
         "box_bounds": json.dumps([c for r in results for c in (r.get("box_bounds") or [])]),
         "weak_parameters": json.dumps([c for r in results for c in (r.get("weak_parameters") or [])]),
+        "grid_refinement": json.dumps([r["grid_refinement"] for r in results if r.get("grid_refinement")]),
         "notes": json.dumps(fd.notes),
         "data_warnings": json.dumps(list(getattr(fd, "warnings", []))),
         "cleaning": fd.cleaning.to_json(),

@@ -33,11 +33,13 @@ def reference_moment(features: np.ndarray, n_responses: int) -> np.ndarray:
     return np.einsum("ni,nj->ij", x, x) / len(features)
 
 
-def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps, criterion):
+def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps, criterion, spread=0.0):
     """The cue-driven gate flow of one network, each step's linear piece integrated with scipy's expm.
 
     Returns (time to criterion, gates at that time). dc/ds = -(A c - r) / tau_c on each step, A and r from
     the expected loss 1/2 tr(E Sigma E^T), E = sum c_p W_p - W*, and lambda R(c) at the step's sign pattern.
+    With ``spread`` > 0 the time is the expected time to a criterion uniform on criterion x [1 -+ spread]
+    (trapezoid over the steps' survival probabilities), and the gates are the flow's at that time.
     """
     from scipy.linalg import expm
 
@@ -49,25 +51,38 @@ def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps,
     def cued(cc):
         return 0.5 * cc @ gram @ cc - b @ cc + const
 
-    goal = criterion * const
-    loss = cued(c)
-    if loss <= goal:
-        return 0.0, c.copy()
-    h = horizon / steps
-    for k in range(steps):
-        s = np.sign(c)
+    def step(cc):
+        s = np.sign(cc)
         a = gram + 10.0 * lam_l1 * np.outer(s, s)
-        r = b + 10.0 * lam_l1 * s + 10.0 * lam_nn * (c < 0)
+        r = b + 10.0 * lam_l1 * s + 10.0 * lam_nn * (cc < 0)
         aug = np.zeros((paths + 1, paths + 1))
         aug[:paths, :paths] = -a / tau_c
         aug[:paths, paths] = r / tau_c
-        new = (expm(aug * h) @ np.r_[c, 1.0])[:paths]
-        new_loss = cued(new)
-        if new_loss <= goal:
-            frac = (loss - goal) / (loss - new_loss)
-            return (k + frac) * h, c + frac * (new - c)
-        c, loss = new, new_loss
-    return horizon, c
+        return (expm(aug * h) @ np.r_[cc, 1.0])[:paths]
+
+    low, high = criterion * (1 - spread) * const, criterion * (1 + spread) * const
+    loss = cued(c)
+    if loss <= low:
+        return 0.0, c.copy()
+    h = horizon / steps
+    path = [c.copy()]
+    for k in range(steps):
+        path.append(step(path[-1]))
+        new_loss = cued(path[-1])
+        if spread == 0 and new_loss <= low:
+            frac = (loss - low) / (loss - new_loss)
+            return (k + frac) * h, path[-2] + frac * (path[-1] - path[-2])
+        loss = new_loss
+    if spread == 0:
+        return horizon, path[-1]
+    # P(T > s): the criterion lies below the lowest loss reached by s
+    survival = np.minimum.accumulate(np.clip((np.array([cued(x) for x in path]) - low) / (high - low), 0.0, 1.0))
+    time = float(np.sum(0.5 * (survival[1:] + survival[:-1])) * h)
+    k = min(int(time / h), steps)
+    if k == steps:
+        return time, path[-1]
+    frac = time / h - k
+    return time, path[k] + frac * (path[k + 1] - path[k])
 
 
 def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, target: np.ndarray,
@@ -104,10 +119,10 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
         y_star = teachers[task[i]] @ x
         time = np.zeros(g)
         if reconfiguration is not None:
-            horizon, steps, criterion, moment = reconfiguration
+            horizon, steps, criterion, moment, *spread = reconfiguration
             for j in range(g):
                 time[j], c[j] = reference_flow(w[j], c[j], teachers[task[i]], moment, tau_c[j], lam[j] * w_nn,
-                                               lam[j] * w_l1, horizon, steps, criterion)
+                                               lam[j] * w_l1, horizon, steps, criterion, *spread)
         if observed[i]:
             y = np.einsum("gp,gprd,d->gr", c, w, x)
             err = y - y_star

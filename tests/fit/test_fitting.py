@@ -11,10 +11,11 @@ import pytest
 
 from cogflex.cli import main
 from cogflex.errors import CogflexError, InterruptedFit
-from cogflex.fit.fitting import FitOptions, FitWarning, fit, load_fit, summarize_fit
+from cogflex.fit.fitting import FitOptions, FitWarning, _subset, fit, load_fit, summarize_fit
 from cogflex.fit.models import model_from_dict
 from cogflex.fit.prepare import prepare
 from cogflex.fit.pymc_model import build_model
+from cogflex.fit.refine import fitted_windows
 from cogflex.fit.tables import predictor_table
 from cogflex.io import json_ready
 from tests.fit.helpers import compile_values, kept_mask, likelihood_graph, write_model
@@ -152,7 +153,9 @@ def test_files_written_and_read_back(fitted):
     assert tree.attrs["model_spec"] == result.tree.attrs["model_spec"]
     assert json_ready(summarize_fit(tree)) == on_disk
     if fitted["variant"] != "descriptive":
-        assert len(list((out / ".cache").glob("predictors-*.npy"))) == 2
+        # one whole-box table per participant, and one per refined window (every round but the last made one)
+        windows = sum(len(r["rounds"]) - 1 for r in json.loads(tree.attrs["grid_refinement"]))
+        assert len(list((out / ".cache").glob("predictors-*.npy"))) == 2 + windows
 
 
 def test_log_likelihood_is_the_models_likelihood_at_a_draw(fitted, trials):
@@ -165,20 +168,30 @@ def test_log_likelihood_is_the_models_likelihood_at_a_draw(fitted, trials):
 
     spec = load_model(fitted["spec_path"])
     fd = prepare(trials)
-    tables = None
-    if spec.uses_network:
-        tables = [predictor_table(spec, seq, cache_dir=fitted["out"] / ".cache") for seq in fd.sequences]
-    model, pointwise = build_model(spec, fd, tables=tables, hierarchical=fitted["hierarchical"])
-    function = compile_values(model, [pointwise, likelihood_graph(model)])
     tree = fitted["result"].tree
+    windows = fitted_windows(tree)
+    if windows:  # refined per-participant fits: each participant's likelihood on its own refined table
+        assert set(windows) == set(fd.participants) and not fitted["hierarchical"]
+        jobs = [(_subset(fd, i), windows[p], (fd.trials["pidx"] == i).to_numpy())
+                for i, p in enumerate(fd.participants)]
+    else:
+        jobs = [(fd, None, np.ones(fd.n_trials, dtype=bool))]
     post = tree["posterior"].to_dataset()
     ll = tree["log_likelihood"]["trial"].values
-    for chain, draw in ((0, 0), (post.sizes["chain"] - 1, 17)):
-        values = {rv.name: post[rv.name].isel(chain=chain, draw=draw)
-                  .transpose(*model.named_vars_to_dims.get(rv.name, ())).values for rv in model.free_RVs}
-        terms, total = function(values)
-        np.testing.assert_allclose(ll[chain, draw], terms, rtol=1e-5, atol=1e-4)
-        assert ll[chain, draw].astype(float).sum() == pytest.approx(float(total), rel=1e-5, abs=1e-2)
+    for job, window, rows in jobs:
+        tables = None
+        if spec.uses_network:
+            tables = [predictor_table(spec, seq, cache_dir=fitted["out"] / ".cache", window=window)
+                      for seq in job.sequences]
+        model, pointwise = build_model(spec, job, tables=tables, hierarchical=fitted["hierarchical"], window=window)
+        function = compile_values(model, [pointwise, likelihood_graph(model)])
+        for chain, draw in ((0, 0), (post.sizes["chain"] - 1, 17)):
+            point = post.sel(participant=job.participants) if window is not None else post
+            values = {rv.name: point[rv.name].isel(chain=chain, draw=draw)
+                      .transpose(*model.named_vars_to_dims.get(rv.name, ())).values for rv in model.free_RVs}
+            terms, total = function(values)
+            np.testing.assert_allclose(ll[chain, draw][rows], terms, rtol=1e-5, atol=1e-4)
+            assert ll[chain, draw][rows].astype(float).sum() == pytest.approx(float(total), rel=1e-5, abs=1e-2)
 
 
 # -- interrupted and truncated sampling leave nothing behind ---------------------------------------------------------

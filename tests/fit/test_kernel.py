@@ -67,7 +67,7 @@ def test_gate_flow_without_regulariser_is_the_linear_ode(trials):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if cued(mid) > criterion * const else (lo, mid)
     c = c0.copy()
-    got = _reconfigure(w, c, 1, 4, moment, 0.0, 0.0, tau_c, 30.0, 3000, criterion, np.empty((4, 2)),
+    got = _reconfigure(w, c, 1, 4, moment, 0.0, 0.0, tau_c, 30.0, 3000, criterion, 0.0, np.empty((4, 2)),
                        np.empty((2, 4, 8)))
     assert got == pytest.approx(lo, abs=2e-3)
     np.testing.assert_allclose(c, star + expm(-gram * got / tau_c) @ (c0 - star), atol=1e-4)
@@ -83,7 +83,7 @@ def test_gate_flow_with_regulariser_matches_expm_reference_and_fine_euler(lam):
     c0 = np.array([0.9, -0.05])  # one gate starts below zero: the non-negativity piece is used too
     args = (moment, 0.5 * lam, 0.5 * lam, 0.8, 16.0, 40, 0.1)
     c = c0.copy()
-    got = _reconfigure(w, c, 1, 4, args[0], args[2], args[1], *args[3:], np.empty((4, 2)), np.empty((2, 4, 8)))
+    got = _reconfigure(w, c, 1, 4, args[0], args[2], args[1], *args[3:], 0.0, np.empty((4, 2)), np.empty((2, 4, 8)))
     want_time, want_c = reference_flow(w, c0.copy(), teachers[1], moment, 0.8, 0.5 * lam, 0.5 * lam, 16.0, 40, 0.1)
     assert got == pytest.approx(want_time, abs=1e-9)
     np.testing.assert_allclose(c, want_c, atol=1e-9)
@@ -100,11 +100,60 @@ def test_gate_flow_with_regulariser_matches_expm_reference_and_fine_euler(lam):
     assert got == pytest.approx(s, rel=0.02)
 
 
-def test_reconfiguration_matches_the_numpy_reference_network(seq):
+@pytest.mark.parametrize("lam, spread", [(0.0, 0.3), (0.3, 0.3), (0.3, 0.9)])
+def test_spread_criterion_flow_matches_expm_reference(lam, spread):
+    """The expected time to a criterion uniform on criterion x [1 -+ spread], and the gates at that time."""
+    rng = np.random.default_rng(2)
+    w, teachers = _specialised_state(rng)
+    moment = reference_moment(rng.integers(0, 4, (500, 2)), 4)
+    c0 = np.array([0.9, -0.05])
+    c = c0.copy()
+    got = _reconfigure(w, c, 1, 4, moment, 0.5 * lam, 0.5 * lam, 0.8, 16.0, 40, 0.1, spread, np.empty((4, 2)),
+                       np.empty((2, 4, 8)))
+    want_time, want_c = reference_flow(w, c0.copy(), teachers[1], moment, 0.8, 0.5 * lam, 0.5 * lam, 16.0, 40, 0.1,
+                                       spread)
+    assert got == pytest.approx(want_time, abs=1e-9)
+    np.testing.assert_allclose(c, want_c, atol=1e-9)
+    # E[T] lies between the first crossings of the criterion's two ends, and a tiny spread is one criterion
+    hard = [_reconfigure(w, c0.copy(), 1, 4, moment, 0.5 * lam, 0.5 * lam, 0.8, 16.0, 400, crit, 0.0,
+                         np.empty((4, 2)), np.empty((2, 4, 8))) for crit in (0.1 * (1 + spread), 0.1 * (1 - spread))]
+    assert hard[0] - 0.04 <= got <= hard[1] + 0.04
+    tiny = _reconfigure(w, c0.copy(), 1, 4, moment, 0.5 * lam, 0.5 * lam, 0.8, 16.0, 400, 0.1, 1e-9,
+                        np.empty((4, 2)), np.empty((2, 4, 8)))
+    one = _reconfigure(w, c0.copy(), 1, 4, moment, 0.5 * lam, 0.5 * lam, 0.8, 16.0, 400, 0.1, 0.0,
+                       np.empty((4, 2)), np.empty((2, 4, 8)))
+    assert tiny == pytest.approx(one, abs=16.0 / 400)
+
+
+def test_spread_criterion_is_continuous_where_the_first_crossing_is_not():
+    """With the regulariser the cued loss can dip below the criterion and rise again: as the dip's depth passes
+    the criterion, the first crossing jumps from the horizon to the dip's time. The expected time under a spread
+    criterion (the running minimum of the loss against a uniform criterion) changes in small steps there."""
+    rng = np.random.default_rng(3)
+    w, teachers = _specialised_state(rng)
+    moment = reference_moment(rng.integers(0, 4, (500, 2)), 4)
+    scales = np.linspace(0.3, 1.5, 400)  # scaling the cued path's weights moves the dip
+
+    def times(spread):
+        out = []
+        for k in scales:
+            ww = w.copy()
+            ww[1] *= k
+            out.append(_reconfigure(ww, np.array([1.0, 0.0]), 1, 4, moment, 0.05, 0.05, 1.0, 16.0, 40, 0.1, spread,
+                                    np.empty((4, 2)), np.empty((2, 4, 8))))
+        return np.array(out)
+
+    hard, soft = times(0.0), times(0.5)
+    assert np.abs(np.diff(hard)).max() > 5.0  # a jump of more than 5 trials of gate time between neighbours
+    assert np.abs(np.diff(soft)).max() < 0.1 * np.abs(np.diff(hard)).max()
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5])
+def test_reconfiguration_matches_the_numpy_reference_network(seq, spread):
     """The whole trial loop with the gate flow (kernel) against tests/fit/reference.py (scipy expm steps)."""
     tau_c, tau_w, lam = PARAMETERS
     settings = NetworkSettings(**{**SETTINGS.__dict__, "tutorial_blocks": 4, "tutorial_block_trials": 150})
-    flow = Reconfiguration(horizon=8.0, flow_steps=20, criterion=0.3)
+    flow = Reconfiguration(horizon=8.0, flow_steps=20, criterion=0.3, criterion_spread=spread)
     got = run_network(seq, tau_c, tau_w, lam, settings, reconfiguration=flow)
     task, feat, observed = full_sequence(seq, settings)
     w0 = torch.randn(1, 2, 4, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(SETTINGS.seed))[0]
@@ -113,7 +162,7 @@ def test_reconfiguration_matches_the_numpy_reference_network(seq):
     loss, margin, _, times, mixed = run_reference(
         task, feat, observed, seq.target[seq.observed], seq.n_responses, w0.numpy() * SETTINGS.weight_init_std,
         SETTINGS.gate_init, tau_c, tau_w, lam, substeps=SETTINGS.substeps,
-        reconfiguration=(flow.horizon, flow.flow_steps, flow.criterion, moment))
+        reconfiguration=(flow.horizon, flow.flow_steps, flow.criterion, moment, flow.criterion_spread))
     for name, want in (("loss", loss), ("margin", margin), ("reconfig", times), ("margin_mixed", mixed)):
         np.testing.assert_allclose(getattr(got, name), want, atol=1e-8, err_msg=name)
     assert np.ptp(got.reconfig) > 0.1
@@ -122,6 +171,8 @@ def test_reconfiguration_matches_the_numpy_reference_network(seq):
 def test_reconfiguration_settings_are_checked():
     for changes, field in (({"horizon": 0.0}, "reconfiguration.horizon"),
                            ({"criterion": 1.5}, "reconfiguration.criterion"),
+                           ({"criterion_spread": -0.1}, "reconfiguration.criterion_spread"),
+                           ({"criterion": 0.6, "criterion_spread": 0.7}, "reconfiguration.criterion_spread"),
                            ({"flow_steps": 0}, "reconfiguration.flow_steps")):
         with pytest.raises(ConfigError, match=field):
             Reconfiguration(**changes)

@@ -73,7 +73,8 @@ def reference_columns(model, seq) -> dict[str, np.ndarray]:
                          s.gate_init, tau_c, tau_w, lam, substeps=s.substeps,
                          nonnegative=s.regularizer_nonnegative, l1=s.regularizer_l1,
                          reconfiguration=None if flow is None else (flow.horizon, flow.flow_steps, flow.criterion,
-                                                                    reference_moment(seq.features, seq.n_responses)))
+                                                                    reference_moment(seq.features, seq.n_responses),
+                                                                    flow.criterion_spread))
     loss, margin, gates = runs[:3]
     change = np.zeros_like(loss)
     change[:, 1:] = np.abs(np.diff(gates, axis=1)).sum(-1)
