@@ -3,9 +3,11 @@
 For each network fit given (``.nc`` files or folders of them) and each of its participants, the network is
 run exactly at the posterior mean and at ``--draws`` posterior draws spread through the chains, and the
 data's log-likelihood is computed with the exact predictors and with the predictor table interpolated by
-each interpolant (multilinear, the default, and cubic) — the fit's own check
-(:func:`cogflex.fit.checks.interpolation_check`) for both interpolants at the same points. The tables come
-from the fit folder's cache (``.cache``) when they are there, else they are recomputed.
+each interpolant (multilinear, the default, and cubic), on the participant's refined grid window (when the fit
+refined it: ``grid_refinement``) and on the model's whole-box grid — the fit's own check
+(:func:`cogflex.fit.checks.interpolation_check`) for every table and interpolant at the same points: the error
+before and after refinement, at the same posterior. The tables come from the fit folder's cache (``.cache``)
+when they are there, else they are recomputed.
 
     ./run python analyses/interpolation_error.py analyses/out/pipeline_players/fits [--draws 8]
 
@@ -28,7 +30,8 @@ from cogflex.fit.compare import find_fit_files
 from cogflex.fit.interpolate import INTERPOLANTS
 from cogflex.fit.prepare import prepare
 from cogflex.fit.schema import load_fit, model_of
-from cogflex.fit.tables import predictor_table
+from cogflex.fit.refine import fitted_windows
+from cogflex.fit.tables import GridWindow, predictor_table
 
 
 def main() -> None:
@@ -44,16 +47,22 @@ def main() -> None:
             continue
         attrs = tree.attrs
         data = load_trials(args.data or attrs["data_source"], "ebb-and-flow")
-        fd = prepare(data, participants=json.loads(attrs["participants"]))
+        windows = fitted_windows(tree)
         post = tree["posterior"].to_dataset()
         cache = str(path.parent / ".cache")
-        for method in INTERPOLANTS:
-            m = dataclasses.replace(model, interpolation=method)
-            tables = [predictor_table(m, seq, cache_dir=cache) for seq in fd.sequences]
-            for c in checks.interpolation_check(m, fd, tables, post, draws=args.draws):
-                diffs = np.round(c["differences"], 2).tolist()
-                print(f"{model.name} {c['participant']} {method:6s} fitted-with={model.interpolation}: "
-                      f"largest {c['difference']:+.2f}, at the mean {diffs[0]:+.2f}, at draws {diffs[1:]}")
+        for pid in json.loads(attrs["participants"]):
+            fd = prepare(data, participants=[pid])
+            for label, window in (("refined", windows.get(pid)), ("whole-box", GridWindow.full(model))):
+                if window is None:
+                    continue
+                for method in INTERPOLANTS:
+                    m = dataclasses.replace(model, interpolation=method)
+                    tables = [predictor_table(m, seq, cache_dir=cache, window=window) for seq in fd.sequences]
+                    for c in checks.interpolation_check(m, fd, tables, post, draws=args.draws, windows=[window]):
+                        diffs = np.round(c["differences"], 2).tolist()
+                        print(f"{model.name} {pid} {label:9s} {'x'.join(map(str, window.points)):7s} {method:6s} "
+                              f"fitted-with={model.interpolation}: largest {c['difference']:+.2f}, at the mean "
+                              f"{diffs[0]:+.2f}, at draws {diffs[1:]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
                 "job_seeds": json.loads(tree.attrs.get("job_seeds", "[]")),
                 "hierarchical": bool(int(tree.attrs.get("hierarchical", 0)))},
             "wall_seconds": summary["wall_seconds"], "seconds": summary["seconds"],
+            "grid_refinement": _refinement_rows(tree),
             "cogflex_version": tree.attrs.get("cogflex_version"),
         }
     cleaning = pd.read_json(io.StringIO(attrs["cleaning"])) if attrs.get("cleaning") else None
@@ -250,6 +251,21 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         "pipeline": pipeline,
     }
     return json_ready(report), figures
+
+
+def _refinement_rows(tree) -> list[dict]:
+    """Per refined participant: the final window, its nodes, the error on the model's own grid and at the end."""
+    final = {str(c["participant"]): float(c["difference"])
+             for c in json.loads(tree.attrs.get("interpolation_check", "[]") or "[]")}
+    rows = []
+    for record in json.loads(tree.attrs.get("grid_refinement", "[]") or "[]"):
+        pid, rounds = str(record["participant"]), record["rounds"]
+        window = ", ".join(f"{n} {lo:.4g}–{hi:.4g}" for n, (lo, hi) in record["window"]["values"].items())
+        rows.append({"participant": pid, "window": window, "nodes": " x ".join(map(str, record["window"]["points"])),
+                     "whole_box_error": rounds[0]["pilot_error"], "final_error": final.get(pid, float("nan")),
+                     "rounds": len(rounds) - 1, "seconds": sum(r.get("seconds", 0.0) for r in rounds),
+                     "at_edge": ", ".join(record.get("final_at_edge") or []) or "no"})
+    return rows
 
 
 def _grid_cautions(pairwise: list[dict], interpolation: dict, participants: list[str]) -> list[dict]:
@@ -519,6 +535,15 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                                  ("ess_bulk_min", "bulk ESS min"), ("ess_tail_min", "tail ESS min"),
                                  ("divergences", "divergences"), ("ebfmi_min", "E-BFMI min")],
                           digits={"rhat_max": 3, "ess_bulk_min": 0, "ess_tail_min": 0}))
+        if m.get("grid_refinement"):
+            out.append("<p>Network grid refined around each participant's posterior (docs/fitting.md): "
+                       "exact minus interpolated log-likelihood at the pilot posterior on the model's own grid, "
+                       "and at the final posterior (mean and 4 draws, largest) on the refined window.</p>")
+            out.append(_table(m["grid_refinement"], [
+                ("participant", "participant"), ("window", "window"), ("nodes", "nodes"),
+                ("whole_box_error", "error, model's grid"), ("final_error", "error, refined"),
+                ("rounds", "windows"), ("seconds", "seconds"), ("at_edge", "posterior at window edge")],
+                digits={"whole_box_error": 2, "final_error": 2, "seconds": 0}))
         prow = []
         for pname, entry in m["parameters"].items():
             for pid, v in entry.items():

@@ -15,7 +15,11 @@ log-likelihood at the posterior was 3-70 units away from the interpolated one. F
    of box positions, widened by half of it on each side, with ``refine_points`` nodes per axis (9), its table,
    and a mode search from the pilot's mean; a window that failed the tolerance but would not shrink gets
    twice the nodes;
-4. the fit samples on the last window (at most ``refine_rounds`` = 3 new windows). The prior stays the model's
+4. refinement stops early when a window's pilot error is not below :data:`STALL` (0.7) times the best earlier
+   window's while its draws stay inside it: the exact network's likelihood is rough at that scale (measured on
+   the shared players: ridges of 10-25 log units between parameter values 0.5% apart, docs/fitting.md), and a
+   finer grid would only chase them;
+5. the fit samples on the last window (at most ``refine_rounds`` = 3 new windows). The prior stays the model's
    logit-normal prior on the box position, truncated to the window: the window holds the pilot's draws with a
    margin, so the truncation cuts prior mass the posterior does not have. A final posterior that still
    reaches an inner edge of its window is flagged with the box-bound check (``box_bounds``, bound
@@ -54,6 +58,9 @@ MIN_MARGIN = 1e-3
 EDGE_ZONE, EDGE_SHARE = 0.05, 0.01
 #: Most nodes per axis of a refined window.
 MAX_POINTS = 33
+#: Refinement stops when a window's pilot error is above STALL times the best earlier window's (and its draws
+#: stay inside it): the exact likelihood is rough at that scale, and a finer grid would only follow its ridges.
+STALL = 0.7
 
 
 def pilot_settings(options) -> dict:
@@ -125,13 +132,22 @@ def refine_grid(model, fd, options, cache_dir, state: dict, sample: Callable, se
         rounds.append({"round": r, "window": window.record(model), "pilot_error": error,
                        "pilot_errors": check["differences"], "pilot_at_edge": [e["parameter"] for e in edges],
                        "pilot": settings})
-        done = r > 0 and not edges and abs(error) <= options.refine_tolerance
+        earlier = [abs(x["pilot_error"]) for x in rounds[1:-1]]  # the previous refined windows
+        stop = None
+        if r > 0 and not edges and abs(error) <= options.refine_tolerance:
+            stop = "within tolerance"
+        elif earlier and not edges and abs(error) > STALL * min(earlier):
+            stop = "not improving"  # the exact surface is rough at this scale: more nodes would fit its ridges
+        elif r == options.refine_rounds:
+            stop = "rounds exhausted"
+        rounds[-1]["stop"] = stop
         if options.progress:
             print(f"{model.name} {fd.participants[0]}: grid round {r} ({' x '.join(map(str, window.points))} nodes"
                   f"{'' if window.is_full_box() else ' over ' + _describe(window.record(model)['values'])}): pilot "
-                  f"interpolation error {error:+.2f}{', at the window edge' if edges else ''}", file=sys.stderr,
+                  f"interpolation error {error:+.2f}{', at the window edge' if edges else ''}"
+                  f"{'; stop: ' + stop if stop else ''}", file=sys.stderr,
                   flush=True)
-        if done or r == options.refine_rounds:
+        if stop is not None:
             rounds[-1]["seconds"] = time.perf_counter() - t0
             break
         grow = r > 0 and not edges and abs(error) > options.refine_tolerance

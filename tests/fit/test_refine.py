@@ -139,7 +139,9 @@ def test_refined_fit_records_its_windows_and_is_exact_enough(trials, tmp_path, f
         assert GridWindow.from_record(record["window"]) == windows[pid]
         assert windows[pid] != GridWindow.full(forgetful)  # (a posterior as wide as the box keeps the box)
         last = rounds[-1]
-        assert abs(last["pilot_error"]) <= 0.05 or len(rounds) == 4
+        assert last["stop"] in ("within tolerance", "not improving", "rounds exhausted")
+        assert (abs(last["pilot_error"]) <= 0.05) == (last["stop"] == "within tolerance")
+        assert all(r["stop"] is None for r in rounds[:-1]) and (last["stop"] != "rounds exhausted" or len(rounds) == 4)
         # the posterior lies in its window (the prior is truncated there)
         x = box_positions(forgetful, tree["posterior"].to_dataset().sel(participant=pid))[0]
         assert windows[pid].lower[0] <= x.min() and x.max() <= windows[pid].upper[0]

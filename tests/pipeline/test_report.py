@@ -107,6 +107,28 @@ def _model_section(text: str, model: str) -> str:
     return text[start:min(ends)]
 
 
+def test_grid_refinement_table_per_network_model(report, fits):
+    """The network fit's refined windows and its errors before/after are listed per participant (and in JSON);
+    the descriptive model has none."""
+    text = report["html"].read_text(encoding="utf-8")
+    content = json.loads(report["json"].read_text())
+    tree = fits.trees["tiny-forgetful"]
+    records = json.loads(tree.attrs["grid_refinement"])
+    final = {c["participant"]: c["difference"] for c in json.loads(tree.attrs["interpolation_check"])}
+    rows = content["models"]["tiny-forgetful"]["grid_refinement"]
+    assert [r["participant"] for r in rows] == [r["participant"] for r in records] == ["sim01", "sim02"]
+    for row, record in zip(rows, records):
+        lo, hi = record["window"]["values"]["timescale"]
+        assert row["window"] == f"timescale {lo:.4g}–{hi:.4g}"
+        assert row["whole_box_error"] == record["rounds"][0]["pilot_error"]
+        assert row["final_error"] == final[row["participant"]] and row["rounds"] == len(record["rounds"]) - 1
+    section = _model_section(text, "tiny-forgetful")
+    assert "Network grid refined around each participant's posterior" in section
+    assert html.escape(rows[0]["window"]) in section
+    assert content["models"]["tiny-descriptive"]["grid_refinement"] == []
+    assert "Network grid refined" not in _model_section(text, "tiny-descriptive")
+
+
 def test_prior_vs_posterior_overlay_per_model(report, fits):
     """Every model has its prior-vs-posterior figure (a PNG) with a caption, and the weak parameters recorded by
     its fit are in report.json and spelled out next to that figure (not among the sampling warnings above)."""
