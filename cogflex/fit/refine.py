@@ -19,7 +19,8 @@ log-likelihood at the posterior was 3-70 units away from the interpolated one. F
    window's while its draws stay inside it: the exact network's likelihood is rough at that scale (measured on
    the shared players: ridges of 10-25 log units between parameter values 0.5% apart, docs/fitting.md), and a
    finer grid would only chase them;
-5. the fit samples on the last window (at most ``refine_rounds`` = 3 new windows). The prior stays the model's
+5. the fit samples on the last window when it met the tolerance; otherwise (at most ``refine_rounds`` = 3 new
+   windows) on the refined window whose pilot stayed inside it with the smallest error. The prior stays the model's
    logit-normal prior on the box position, truncated to the window: the window holds the pilot's draws with a
    margin, so the truncation cuts prior mass the posterior does not have. A final posterior that still
    reaches an inner edge of its window is flagged with the box-bound check (``box_bounds``, bound
@@ -122,7 +123,10 @@ def refine_grid(model, fd, options, cache_dir, state: dict, sample: Callable, se
     tables, pm_model, pointwise, start = state["tables"], state["pm_model"], state["pointwise"], state["start"]
     settings = pilot_settings(options)
     rounds: list[dict] = []
+    states: list[dict] = []
     for r in range(options.refine_rounds + 1):
+        states.append({"window": window, "tables": tables, "pm_model": pm_model, "pointwise": pointwise,
+                       "start": start})
         t0 = time.perf_counter()
         pilot = sample(pm_model, start, int(np.random.SeedSequence([seed, 1, r]).generate_state(1)[0]), **settings)
         check = interpolation_check(model, fd, tables, pilot, windows=[window])[0]
@@ -156,8 +160,21 @@ def refine_grid(model, fd, options, cache_dir, state: dict, sample: Callable, se
         pm_model, pointwise = build_model(model, fd, tables=tables, window=window)
         start = _mode_in_window(pm_model, model, window, pilot)
         rounds[-1]["seconds"] = time.perf_counter() - t0
-    return {"window": window, "tables": tables, "pm_model": pm_model, "pointwise": pointwise, "start": start,
-            "rounds": rounds}
+    chosen = _best_round(rounds)
+    for k, record in enumerate(rounds):
+        record["chosen"] = k == chosen
+    return {**states[chosen], "rounds": rounds}
+
+
+def _best_round(rounds: list[dict]) -> int:
+    """The window the fit samples on: the last one when it met the tolerance, else the refined window whose
+    pilot stayed inside it with the smallest error (any refined window when every pilot reached an edge).
+    """
+    if rounds[-1]["stop"] == "within tolerance" or len(rounds) == 1:
+        return len(rounds) - 1
+    refined = list(range(1, len(rounds)))
+    inside = [k for k in refined if not rounds[k]["pilot_at_edge"]] or refined
+    return min(inside, key=lambda k: abs(rounds[k]["pilot_error"]))
 
 
 def _mode_in_window(pm_model, model, window: GridWindow, pilot) -> dict:

@@ -12,7 +12,7 @@ from scipy.stats import norm
 from cogflex.fit.fitting import FitOptions, _subset, fit
 from cogflex.fit.prepare import prepare
 from cogflex.fit.pymc_model import build_model
-from cogflex.fit.refine import EDGE_SHARE, box_positions, fitted_windows, next_window, window_edges
+from cogflex.fit.refine import EDGE_SHARE, _best_round, box_positions, fitted_windows, next_window, window_edges
 from cogflex.fit.tables import GridWindow, grid_points, predictor_table
 from tests.fit.helpers import compile_values, evaluate
 
@@ -109,6 +109,20 @@ def test_next_window_covers_the_draws_with_a_margin_and_stays_in_the_box():
                        grow=True).points == (9, 9)
 
 
+def test_the_fit_samples_on_the_best_refined_window():
+    def rounds(*pilots, stop):
+        out = [{"pilot_error": e, "pilot_at_edge": ["tau"] if edge else [], "stop": None} for e, edge in pilots]
+        out[-1]["stop"] = stop
+        return out
+
+    assert _best_round(rounds((-50, False), (-3, False), (0.4, False), stop="within tolerance")) == 2
+    # not within tolerance: the smallest error among the windows whose pilot stayed inside them
+    assert _best_round(rounds((-50, False), (-20, False), (-9, True), (-15, False), stop="rounds exhausted")) == 3
+    assert _best_round(rounds((-50, False), (-8, False), (-12, False), stop="not improving")) == 1
+    assert _best_round(rounds((-50, False), (-8, True), (-12, True), stop="rounds exhausted")) == 1
+    assert _best_round(rounds((-50, False), stop="rounds exhausted")) == 0  # no refined window at all
+
+
 def test_window_edges_flags_inner_edges_only(flexible):
     names = flexible.grid_names
     window = GridWindow((0.2, 0.0, 0.3), (0.4, 0.5, 1.0), (9, 9, 9))
@@ -142,6 +156,8 @@ def test_refined_fit_records_its_windows_and_is_exact_enough(trials, tmp_path, f
         assert last["stop"] in ("within tolerance", "not improving", "rounds exhausted")
         assert (abs(last["pilot_error"]) <= 0.05) == (last["stop"] == "within tolerance")
         assert all(r["stop"] is None for r in rounds[:-1]) and (last["stop"] != "rounds exhausted" or len(rounds) == 4)
+        chosen = [r for r in rounds if r["chosen"]]
+        assert len(chosen) == 1 and GridWindow.from_record(chosen[0]["window"]) == windows[pid]
         # the posterior lies in its window (the prior is truncated there)
         x = box_positions(forgetful, tree["posterior"].to_dataset().sel(participant=pid))[0]
         assert windows[pid].lower[0] <= x.min() and x.max() <= windows[pid].upper[0]
