@@ -167,8 +167,10 @@ def refine_grid(model, fd, options, cache_dir, state: dict, sample: Callable, se
 
 
 def _best_round(rounds: list[dict]) -> int:
-    """The window the fit samples on: the last one when it met the tolerance, else the refined window whose
-    pilot stayed inside it with the smallest error (any refined window when every pilot reached an edge).
+    """The round whose window the fit samples on.
+
+    The last one when it met the tolerance, else the refined window whose pilot stayed inside it with the
+    smallest error (any refined window when every pilot reached an edge).
     """
     if rounds[-1]["stop"] == "within tolerance" or len(rounds) == 1:
         return len(rounds) - 1
