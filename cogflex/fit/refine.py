@@ -12,18 +12,20 @@ log-likelihood at the posterior was 3-70 units away from the interpolated one. F
    minus the interpolated one (:func:`cogflex.fit.checks.interpolation_check`, the check every fit records);
 3. a pilot on the model's own grid, a pilot whose error exceeds ``refine_tolerance`` (1 log-likelihood unit), or one
    whose draws reach an edge of its window inside the box, is followed by a **new window**: the pilot's range
-   of box positions, widened by half of it on each side, with ``refine_points`` nodes per axis (9), its table,
-   and a mode search from the pilot's mean; a window that failed the tolerance but would not shrink gets
+   of box positions, widened by as much again on each side, with ``refine_points`` nodes per axis (9), its
+   table, and a mode search from the pilot's mean; a window that failed the tolerance but would not shrink gets
    twice the nodes;
 4. refinement stops early when a window's pilot error is not below :data:`STALL` (0.7) times the best earlier
    window's while its draws stay inside it: the exact network's likelihood is rough at that scale (measured on
    the shared players: ridges of 10-25 log units between parameter values 0.5% apart, docs/fitting.md), and a
    finer grid would only chase them;
 5. the fit samples on the last window when it met the tolerance; otherwise (at most ``refine_rounds`` = 3 new
-   windows) on the refined window whose pilot stayed inside it with the smallest error. The prior stays the model's
-   logit-normal prior on the box position, truncated to the window: the window holds the pilot's draws with a
-   margin, so the truncation cuts prior mass the posterior does not have. A final posterior that still
-   reaches an inner edge of its window is flagged with the box-bound check (``box_bounds``, bound
+   windows) on the refined window whose pilot stayed inside it with the smallest error (the last one when every
+   pilot reached an edge). The prior stays the model's logit-normal prior on the box position, truncated to
+   the window: the window holds the pilot's draws with a margin, so the truncation cuts prior mass the
+   posterior does not have. A final posterior that reaches an
+   inner edge of its window is refitted once on a window laid over its own draws (``recentred_from`` in the
+   record); one that still reaches an edge is flagged with the box-bound check (``box_bounds``, bound
    ``"window lower"``/``"window upper"``), and keeps the fit from a decisive verdict.
 
 Every round is recorded in the fit (``grid_refinement`` attribute): window (box positions and parameter
@@ -51,7 +53,7 @@ __all__ = ["PILOT", "MARGIN", "EDGE_ZONE", "EDGE_SHARE", "refine_grid", "next_wi
 #: Pilot run: chains, tuning steps, draws (each at most the fit's own).
 PILOT = {"chains": 2, "tune": 200, "draws": 150}
 #: A new window is the pilot's range widened by MARGIN of its width on each side ...
-MARGIN = 0.5
+MARGIN = 1.0
 #: ... and at least this wide on each side of the range (box position).
 MIN_MARGIN = 1e-3
 #: A posterior "reaches an edge" of its window when more than EDGE_SHARE of its draws lie within EDGE_ZONE (share
@@ -170,13 +172,26 @@ def _best_round(rounds: list[dict]) -> int:
     """The round whose window the fit samples on.
 
     The last one when it met the tolerance, else the refined window whose pilot stayed inside it with the
-    smallest error (any refined window when every pilot reached an edge).
+    smallest error (the last one when every pilot reached an edge).
     """
     if rounds[-1]["stop"] == "within tolerance" or len(rounds) == 1:
         return len(rounds) - 1
-    refined = list(range(1, len(rounds)))
-    inside = [k for k in refined if not rounds[k]["pilot_at_edge"]] or refined
+    inside = [k for k in range(1, len(rounds)) if not rounds[k]["pilot_at_edge"]]
+    if not inside:  # every pilot reached its window's edge: the last window follows the posterior furthest
+        return len(rounds) - 1
     return min(inside, key=lambda k: abs(rounds[k]["pilot_error"]))
+
+
+def recentre(model, fd, cache_dir, options, window: GridWindow, posterior) -> tuple:
+    """A window over a fit's own draws, which reached an inner edge of ``window``.
+
+    Returns ``(window, tables, pm_model, pointwise, start)``: the new window (nodes as ``window``'s), its tables,
+    model and mode.
+    """
+    new = next_window(window, box_positions(model, posterior), max(max(window.points), options.refine_points))
+    tables = [predictor_table(model, seq, cache_dir=cache_dir, window=new) for seq in fd.sequences]
+    pm_model, pointwise = build_model(model, fd, tables=tables, window=new)
+    return new, tables, pm_model, pointwise, _mode_in_window(pm_model, model, new, posterior)
 
 
 def _mode_in_window(pm_model, model, window: GridWindow, pilot) -> dict:

@@ -21,7 +21,7 @@ from cogflex.errors import InterruptedFit
 from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_identified
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
-from cogflex.fit.refine import box_positions, refine_grid, window_edges
+from cogflex.fit.refine import box_positions, recentre, refine_grid, window_edges
 from cogflex.fit.start import find_mode, initial_values, profile_columns, starting_points
 from cogflex.fit.tables import predictor_table
 
@@ -154,8 +154,16 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     t2 = time.perf_counter()
     t_refine = t2 - t1
     idata = nuts(pm_model, initvals, seed, chains=options.chains, tune=options.tune, draws=options.draws)
-    t_sample = time.perf_counter() - t2
     post = idata["posterior"].to_dataset()
+    if window is not None and window_edges(model, window, box_positions(model, post)):
+        # the posterior reaches an inner edge of its window (the truncated prior cuts it): once, a window
+        # laid over the fit's own draws, and the fit again
+        first = window
+        window, tables, pm_model, pointwise, initvals = recentre(model, fd, cache_dir, options, window, post)
+        idata = nuts(pm_model, initvals, seed, chains=options.chains, tune=options.tune, draws=options.draws)
+        post = idata["posterior"].to_dataset()
+        refinement.update(window=window.record(model), recentred_from=first.record(model))
+    t_sample = time.perf_counter() - t2
     ll = pointwise_loglik(pm_model, pointwise, post, options.chains, options.draws, fd.n_trials)
     check = None
     bounds = box_bound_check(model, post)
