@@ -81,7 +81,11 @@ class DataStep:
 
 @dataclass(frozen=True)
 class FitStep:
-    """Models and sampler settings (see ``cogflex fit --help``)."""
+    """Models and sampler settings (see ``cogflex fit --help``).
+
+    ``refine``, ``refine_points``, ``refine_tolerance``: the grid refinement around each participant's
+    posterior (:mod:`cogflex.fit.refine`; on by default, ``refine = false`` samples on the model's own grid).
+    """
 
     models: tuple[str, ...] = ("flexible", "forgetful", "descriptive")
     draws: int = SAMPLER_DEFAULTS.draws
