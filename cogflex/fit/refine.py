@@ -158,9 +158,7 @@ def refine_grid(model, fd, options, cache_dir, state: dict, sample: Callable, se
             break
         grow = r > 0 and not edges and abs(error) > options.refine_tolerance
         window = next_window(window, positions, options.refine_points, grow=grow)
-        tables = [predictor_table(model, seq, cache_dir=cache_dir, window=window) for seq in fd.sequences]
-        pm_model, pointwise = build_model(model, fd, tables=tables, window=window)
-        start = _mode_in_window(pm_model, model, window, pilot)
+        tables, pm_model, pointwise, start = _on_window(model, fd, cache_dir, window, pilot)
         rounds[-1]["seconds"] = time.perf_counter() - t0
     chosen = _best_round(rounds)
     for k, record in enumerate(rounds):
@@ -189,9 +187,14 @@ def recentre(model, fd, cache_dir, options, window: GridWindow, posterior) -> tu
     model and mode.
     """
     new = next_window(window, box_positions(model, posterior), max(max(window.points), options.refine_points))
-    tables = [predictor_table(model, seq, cache_dir=cache_dir, window=new) for seq in fd.sequences]
-    pm_model, pointwise = build_model(model, fd, tables=tables, window=new)
-    return new, tables, pm_model, pointwise, _mode_in_window(pm_model, model, new, posterior)
+    return (new, *_on_window(model, fd, cache_dir, new, posterior))
+
+
+def _on_window(model, fd, cache_dir, window: GridWindow, posterior) -> tuple:
+    """``(tables, pm_model, pointwise, start)`` on ``window``: its tables, model, and mode from ``posterior``."""
+    tables = [predictor_table(model, seq, cache_dir=cache_dir, window=window) for seq in fd.sequences]
+    pm_model, pointwise = build_model(model, fd, tables=tables, window=window)
+    return tables, pm_model, pointwise, _mode_in_window(pm_model, model, window, posterior)
 
 
 def _mode_in_window(pm_model, model, window: GridWindow, pilot) -> dict:
