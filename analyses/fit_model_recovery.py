@@ -144,6 +144,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the network")
     parser.add_argument("--replot", action="store_true", help="only redraw the figure from the files in --out")
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="models to simulate from and fit (presets)")
+    parser.add_argument("--tag", default="", help="names the run: output folder fit_model_recovery-TAG and figure "
+                        "fit_model_recovery-TAG.png (e.g. reconfig), so that families do not overwrite each other")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="sample on the models' own grids (default: refine each dataset's grid, as cogflex "
+                        "fit does)")
     args = parser.parse_args()
     if args.quick:
         args.datasets, args.sessions, args.trials_per_session, args.first_session = 2, 6, 40, 3
@@ -152,14 +157,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     MODELS[:] = args.models
-    out = out_dir("fit_model_recovery") if args.out is None else Path(args.out)
+    name = "fit_model_recovery" + (f"-{args.tag}" if args.tag else "")
+    out = out_dir(name) if args.out is None else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures = out if args.quick else DOCS_FIGURES
     figures.mkdir(parents=True, exist_ok=True)
     if args.replot:
         table = pd.read_csv(out / "model_recovery.csv")
-        plot(table, pd.read_csv(out / "confusion.csv", index_col=0), figures / "fit_model_recovery.png")
-        print(f"redrew {figures}/fit_model_recovery.png")
+        plot(table, pd.read_csv(out / "confusion.csv", index_col=0), figures / f"{name}.png")
+        print(f"redrew {figures}/{name}.png")
         return
     tables_dir = Path(args.tables)
     specs = {m: load_model(m) for m in MODELS}
@@ -167,7 +173,8 @@ def main() -> None:
         specs = {m: quick_spec(s) for m, s in specs.items()}
     design = Design(participants=1, sessions=args.sessions, trials_per_session=args.trials_per_session,
                     first_session=args.first_session, seed=args.design_seed)
-    options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.fit_seed, progress=False)
+    options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.fit_seed, progress=False,
+                         refine=not args.no_refine)
     t_start = time.perf_counter()
     git = git_state()  # the code the fits run on (others may commit while this runs)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
@@ -224,7 +231,7 @@ def main() -> None:
     run_info = {"command": "analyses/fit_model_recovery.py" + (" --quick" if args.quick else ""), "args": vars(args),
                 "git": git, "started": started, "seconds": {**seconds, "total": wall}, "accuracy": accuracy}
     (out / "run_info.json").write_text(json.dumps(run_info, indent=2, default=str))
-    plot(table, confusion, figures / "fit_model_recovery.png")
+    plot(table, confusion, figures / f"{name}.png")
     cols = ["dataset", "generating", *(f"elpd_{m}" for m in MODELS), "assigned", "elpd_margin", "elpd_diff_se",
             *(f"rhat_max_{m}" for m in MODELS), *(f"divergences_{m}" for m in MODELS)]
     with pd.option_context("display.width", 250, "display.max_columns", 30):
@@ -233,7 +240,7 @@ def main() -> None:
         print(confusion.to_string())
         print(confusion_pct.round(1).to_string())
     print(f"\ncorrect assignment {accuracy:.0%}; wall time {wall:.0f} s; wrote {out} and "
-          f"{figures}/fit_model_recovery.png")
+          f"{figures}/{name}.png")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ name, a cell, a TOML key) are quoted with :func:`shown` (or :func:`shorten`, :fu
 from __future__ import annotations
 
 __all__ = ["CogflexError", "one_line", "shorten", "shown", "listing", "ConfigError", "DataError",
-           "DivergenceError", "InterruptedFit"]
+           "DivergenceError", "FitError", "InterruptedFit"]
 
 #: The most characters of one name or value that a message quotes (:func:`shorten`).
 SHOWN_CHARS = 60
@@ -93,6 +93,10 @@ class ConfigError(CogflexError, ValueError):
 
 class DivergenceError(CogflexError, FloatingPointError):
     """A simulation produced NaN or infinite values and was stopped."""
+
+
+class FitError(CogflexError):
+    """A fit cannot start (e.g. no start point with a finite log density); nothing was sampled."""
 
 
 class InterruptedFit(CogflexError):

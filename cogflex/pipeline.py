@@ -83,6 +83,8 @@ class DataStep:
 class FitStep:
     """Models and sampler settings (see ``cogflex fit --help``).
 
+    ``hierarchical``: true, false or "auto" (the default: hierarchical for many participants with few trials each,
+    :data:`cogflex.fit.options.HIERARCHICAL_RULE`).
     ``refine``, ``refine_points``, ``refine_tolerance``: the grid refinement around each participant's
     posterior (:mod:`cogflex.fit.refine`; on by default, ``refine = false`` samples on the model's own grid).
     """
@@ -94,7 +96,7 @@ class FitStep:
     seed: int = SAMPLER_DEFAULTS.seed
     target_accept: float = SAMPLER_DEFAULTS.target_accept
     sampler: Literal["auto", "nutpie", "pymc"] = SAMPLER_DEFAULTS.sampler
-    hierarchical: bool = SAMPLER_DEFAULTS.hierarchical
+    hierarchical: bool | Literal["auto"] = SAMPLER_DEFAULTS.hierarchical
     refine: bool = SAMPLER_DEFAULTS.refine
     refine_points: int = SAMPLER_DEFAULTS.refine_points
     refine_tolerance: float = SAMPLER_DEFAULTS.refine_tolerance
@@ -238,7 +240,8 @@ def _expected_attrs(spec, fd, pipe: Pipeline) -> dict:
     f = pipe.fit
     return {"model_spec": json.dumps(spec.to_dict()), "data_digest": fd.digest,
             "participants": json.dumps(fd.participants), "draws": f.draws, "tune": f.tune, "chains": f.chains,
-            "seed": f.seed, "target_accept": f.target_accept, "hierarchical": int(f.hierarchical),
+            "seed": f.seed, "target_accept": f.target_accept,
+            "hierarchical": int(f.options().resolved(fd).hierarchical),  # "auto" decided on these data
             "refine": f.options().refine_record()}
 
 

@@ -33,6 +33,8 @@ __all__ = ["UnitStore", "unit_key"]
 
 #: Layout version of the unit files; a change invalidates every stored unit.
 UNIT_FORMAT = 3
+#: Longest readable part of a unit file name (the rest of the name is in its hash and the manifest).
+MAX_NAME = 100
 
 #: Attribute holding a Dataset's (or variable's) own attributes as JSON (netCDF attributes are flat).
 _ATTRS = "cogflex_attrs_json"
@@ -123,7 +125,9 @@ class UnitStore:
             return {"units": {}}
 
     def _file(self, name: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+        # readable prefix, cut so that a hierarchical unit of many participants stays a valid file name (the
+        # hash of the whole name keeps files apart)
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:MAX_NAME]
         return self.folder / f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}.unit"
 
     def load(self, name: str, settings: Mapping[str, Any]) -> Any | None:

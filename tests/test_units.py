@@ -72,3 +72,16 @@ def test_a_planted_pickle_is_never_executed(tmp_path):
     assert UnitStore(tmp_path / "units", log=lines.append).load("m p1", SETTINGS) is None
     assert not marker.exists()
     assert lines == ["m p1: stored result unreadable; recomputing"]
+
+
+def test_a_unit_of_many_participants_has_a_valid_file_name(tmp_path):
+    """A hierarchical fit's unit is named by all its participants: 60 ids must still make a file (bug: ENAMETOOLONG)."""
+    store = UnitStore(tmp_path / "units")
+    names = ["flexible " + "+".join(f"participant-{k:03d}" for k in range(60)),
+             "flexible " + "+".join(f"participant-{k:03d}" for k in range(61))]
+    for k, name in enumerate(names):
+        store.save(name, {"k": k}, {"value": np.arange(3) + k})
+    assert all(len(p.name) <= 120 for p in (tmp_path / "units").glob("*.unit"))
+    assert len(list((tmp_path / "units").glob("*.unit"))) == 2  # same prefix, different names: two files
+    for k, name in enumerate(names):
+        assert np.array_equal(store.load(name, {"k": k})["value"], np.arange(3) + k)

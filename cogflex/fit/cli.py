@@ -75,7 +75,9 @@ def _cmd_fit(args) -> int:
 
     data = _load(args)
     options = FitOptions(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                         sampler=args.sampler, target_accept=args.target_accept, hierarchical=args.hierarchical,
+                         sampler=args.sampler, target_accept=args.target_accept,
+                         # a shard is part of a per-participant fit (docs/scale.md)
+                         hierarchical=False if args.shard and args.hierarchical == "auto" else args.hierarchical,
                          progress=not args.quiet, posterior_predictive=args.posterior_predictive,
                          refine=not args.no_refine, refine_points=args.refine_points,
                          refine_tolerance=args.refine_tolerance)
@@ -208,8 +210,13 @@ def add_fit_commands(sub) -> None:
                    help="fit shard K of N (K = 1..N): every N-th participant of the file (or of --participants), "
                    "starting with the K-th; fit each shard into its own --out folder and give all folders to "
                    "cogflex compare (see docs/scale.md)")
-    p.add_argument("--hierarchical", action="store_true",
-                   help="one hierarchical fit over all participants (default: independent per-participant fits)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--hierarchical", dest="hierarchical", action="store_const", const=True, default="auto",
+                     help="one hierarchical fit over all participants (default: hierarchical for at least 8 "
+                     "participants with a median of at most 1,000 fitted trials each, up to 300 participants; "
+                     "otherwise independent per-participant fits)")
+    how.add_argument("--per-participant", dest="hierarchical", action="store_const", const=False,
+                     help="independent per-participant fits whatever the data")
     d = SAMPLER_DEFAULTS
     p.add_argument("--draws", type=int, default=d.draws, help=f"posterior draws per chain (default {d.draws})")
     p.add_argument("--tune", type=int, default=d.tune, help=f"tuning steps per chain (default {d.tune})")

@@ -60,7 +60,9 @@ class FitResult:
 def _subset(fd: FitData, i: int) -> FitData:
     tr = fd.trials[fd.trials["pidx"] == i].copy()
     tr["pidx"] = 0
-    return replace(fd, participants=[fd.participants[i]], sequences=[fd.sequences[i]], trials=tr)
+    table = fd.participant_table.iloc[[i]] if fd.participant_table is not None else None
+    return replace(fd, participants=[fd.participants[i]], sequences=[fd.sequences[i]], trials=tr,
+                   participant_table=table)
 
 
 def fit(data, model: str | Path | CognitiveModel, *, options: FitOptions | None = None, participants=None,
@@ -103,6 +105,19 @@ def fit(data, model: str | Path | CognitiveModel, *, options: FitOptions | None 
     spec = load_model(model)
     trials = _as_trials(data, mapping, loader)
     fd = trials if isinstance(trials, FitData) else prepare(trials, participants=participants)
+    options = options.resolved(fd)  # hierarchical = "auto" decided on the data (HIERARCHICAL_RULE)
+    if spec.hierarchy.covariates:
+        if options.hierarchical:
+            for c in spec.hierarchy.covariates:
+                fd.covariate(c)  # a missing or constant covariate is a one-line error before any work
+            raw = {c: fd.participant_table[c].to_numpy(dtype=float) for c in spec.hierarchy.covariates}
+            fd = replace(fd, notes=[*fd.notes, *(
+                f"group-level covariate {c}: standardised over the {len(v)} participants (mean {v.mean():.4g}, "
+                f"SD {v.std():.4g}); its slopes are in logit box position per SD of {c}" for c, v in raw.items())])
+        else:
+            warnings.warn(f"{spec.name}: the covariates {', '.join(spec.hierarchy.covariates)} act on the group "
+                          "level and are ignored by per-participant fits (fit hierarchically to estimate them)",
+                          FitWarning, stacklevel=2)
     out = Path(out) if out is not None else None
     cache_dir = str(out / ".cache") if out is not None else None
     start = time.perf_counter()
@@ -266,4 +281,36 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             + interpolation_warnings(json.loads(attrs.get(
                 "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]")))
             + weak_warnings(json.loads(attrs.get("weak_parameters", "[]"))),
-            "parameters": params}
+            "parameters": params, "group": group_parameters(tree)}
+
+
+def group_parameters(tree: xr.DataTree) -> dict:
+    """A hierarchical fit's group level: mean and 94% interval of every group variable, and on their own scale.
+
+    Keys are the posterior's group variables (``<parameter>_mu`` / ``_logmu`` / ``_logitmu``, ``_sd`` and
+    covariate slopes ``<parameter>_<covariate>_slope``). For each network parameter also ``<parameter>_median``:
+    the group's median value on the parameter's own scale (at the covariates' mean), and for each slope
+    ``<parameter>_<covariate>_slope_log``: the change of the parameter's log value per covariate SD at the group
+    median (log-scale boxes; the chain rule through the logit box position). Empty for per-participant fits.
+    """
+    if not int(tree.attrs["hierarchical"]):
+        return {}
+    post = tree["posterior"].to_dataset()
+    model = model_of(tree)
+    group = {}
+    for name, da in post.data_vars.items():
+        if "participant" in da.dims or name.endswith(("_z", "_logit")) or name in reported_parameters(tree):
+            continue
+        if da.dims == ("chain", "draw"):
+            group[name] = _interval(da.values.ravel())
+    for name, gp in model.grid.items():
+        if f"{name}_mu" not in post:
+            continue
+        pos = 1.0 / (1.0 + np.exp(-post[f"{name}_mu"].values.ravel()))
+        group[f"{name}_median"] = _interval(np.asarray(gp.value(pos), dtype=float))
+        for cov in model.hierarchy.covariates:
+            slope = f"{name}_{cov}_slope"
+            if slope in post and gp.scale == "log":
+                width = np.log(gp.upper) - np.log(gp.lower)
+                group[f"{slope}_log"] = _interval(post[slope].values.ravel() * pos * (1 - pos) * width)
+    return group

@@ -5,15 +5,32 @@ Kept free of heavy imports so that the command line's ``--help`` and pipeline pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cogflex.errors import ConfigError
 
-__all__ = ["FitOptions", "SAMPLER_DEFAULTS", "check_seed", "MIN_FIT_DRAWS"]
+__all__ = ["FitOptions", "SAMPLER_DEFAULTS", "check_seed", "MIN_FIT_DRAWS", "use_hierarchical", "HIERARCHICAL_RULE"]
 
 #: Fewest posterior draws (chains x draws) a fit may keep: PSIS-LOO fits its Pareto tail to S / 5 >= 5 draws
 #: (the comparison's own limit, :data:`cogflex.fit.compare.MIN_DRAWS`).
 MIN_FIT_DRAWS = 25
+
+
+#: ``hierarchical = "auto"``: one hierarchical fit when the data have at least ``min_participants``
+#: participants with a median of at most ``max_trials`` trials in the likelihood each, and at most
+#: ``max_participants`` participants (beyond that, independent per-participant jobs scale out across machines).
+HIERARCHICAL_RULE = {"min_participants": 8, "max_trials": 1000, "max_participants": 300}
+
+
+def use_hierarchical(fd) -> bool:
+    """The ``"auto"`` rule (:data:`HIERARCHICAL_RULE`) on prepared data: many participants, few trials each."""
+    import numpy as np
+
+    n = len(fd.participants)
+    counts = fd.trials.groupby("pidx").size().to_numpy()
+    rule = HIERARCHICAL_RULE
+    return bool(rule["min_participants"] <= n <= rule["max_participants"]
+                and float(np.median(counts)) <= rule["max_trials"])
 
 
 def check_seed(seed, field: str = "seed") -> int:
@@ -39,7 +56,7 @@ class FitOptions:
     seed: int = 0
     sampler: str = "auto"  # auto (nutpie when installed) | nutpie | pymc
     target_accept: float = 0.9
-    hierarchical: bool = False
+    hierarchical: bool | str = "auto"  # True | False | "auto" (HIERARCHICAL_RULE, resolved on the data)
     progress: bool = True
     posterior_predictive: int = 0  # replications of the data under posterior draws (0: none)
     refine: bool = True  # refine network grids around each participant's posterior (cogflex.fit.refine)
@@ -54,6 +71,9 @@ class FitOptions:
                 raise ConfigError(name, f"must be an integer >= {0 if name == 'tune' else 1}, got {value!r}")
         if not 0 < self.target_accept < 1:
             raise ConfigError("target_accept", f"must be between 0 and 1 (exclusive), got {self.target_accept}")
+        if self.hierarchical not in (True, False, "auto") or isinstance(self.hierarchical, int | float) and \
+                not isinstance(self.hierarchical, bool):
+            raise ConfigError("hierarchical", f"must be true, false or \"auto\", got {self.hierarchical!r}")
         if self.sampler not in ("auto", "nutpie", "pymc"):
             raise ConfigError("sampler", f"must be auto, nutpie or pymc, got {self.sampler!r}")
         if self.posterior_predictive < 0:
@@ -69,6 +89,12 @@ class FitOptions:
             raise ConfigError("draws", f"{self.chains} chain(s) x {self.draws} draws = {self.draws * self.chains} "
                                        f"posterior draws; PSIS-LOO needs at least {MIN_FIT_DRAWS} (more draws or "
                                        "chains)")
+
+    def resolved(self, fd) -> FitOptions:
+        """These options with ``hierarchical = "auto"`` decided on the data ``fd`` (:func:`use_hierarchical`)."""
+        if self.hierarchical != "auto":
+            return self
+        return replace(self, hierarchical=use_hierarchical(fd))
 
     def refine_record(self) -> str:
         """The grid-refinement settings as JSON text (a fit's ``refine`` attribute; pipelines compare it)."""

@@ -39,6 +39,29 @@ class FitData:
     notes: list[str] = field(default_factory=list)
     #: Participants with accuracy near 0 or 1, or few trials left (:func:`cogflex.data.participant_warnings`).
     warnings: list[str] = field(default_factory=list)
+    #: One row per participant (in ``participants`` order): participant-level columns such as ``age``.
+    participant_table: pd.DataFrame | None = None
+
+    def covariate(self, name: str) -> np.ndarray:
+        """A participant covariate standardised over these participants (mean 0, SD 1), one value each.
+
+        Raises a one-line :class:`~cogflex.errors.DataError` when the column is absent, missing for a
+        participant, or the same for everyone.
+        """
+        table = self.participant_table
+        if table is None or name not in table.columns:
+            raise DataError(self.source, f"the model regresses on {name!r}, a column the data do not have",
+                            column=name)
+        values = table[name].to_numpy(dtype=float)
+        missing = np.flatnonzero(~np.isfinite(values))
+        if missing.size:
+            raise DataError(self.source, f"participant {shown(self.participants[missing[0]])} has no {name} "
+                                         f"({missing.size} of {len(values)} participants without it)", column=name)
+        sd = values.std()
+        if not sd > 0:
+            raise DataError(self.source, f"{name} is the same for every participant: it cannot explain differences",
+                            column=name)
+        return (values - values.mean()) / sd
 
     @property
     def n_trials(self) -> int:
@@ -104,8 +127,20 @@ def prepare(data: TrialData, *, participants=None, cleaning: CleaningRules | Non
             "run_position": sub["run_position"].fillna(1).to_numpy(dtype=np.int64),
             "log_practice": log_session - log_session.mean(), "row": origin[rows], "seq_row": rows}))
     table = pd.concat(frames, ignore_index=True)
-    return FitData(source=data.source, digest=data.digest(), participants=[s.participant for s in sequences],
-                   sequences=sequences, trials=table, cleaning=cleaned.cleaning, notes=notes, warnings=warned)
+    ids = [s.participant for s in sequences]
+    return FitData(source=data.source, digest=data.digest(), participants=ids,
+                   sequences=sequences, trials=table, cleaning=cleaned.cleaning, notes=notes, warnings=warned,
+                   participant_table=_participant_table(data, ids))
+
+
+def _participant_table(data: TrialData, ids: list[str]) -> pd.DataFrame:
+    """Participant-level columns (``age``): each participant's first non-missing value (NaN when none)."""
+    trials = data.trials
+    out = pd.DataFrame(index=pd.Index(ids, name="participant"))
+    if "age" in trials.columns:
+        first = trials.groupby(trials["participant"].astype(str), observed=True)["age"].first()
+        out["age"] = first.reindex(ids).to_numpy(dtype=float, na_value=np.nan)
+    return out
 
 
 #: Trial covariates available to every model's link (:func:`covariates`).

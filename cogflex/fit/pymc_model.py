@@ -4,7 +4,8 @@
 group-level distributions, non-centred, when ``hierarchical``):
 
 - the scalar parameters with their priors;
-- each grid parameter as a logit-normal position in its box, its value a deterministic, its predictors the
+- each grid parameter as a logit-normal position in its box (in hierarchical fits its group mean regressed on
+  the model's participant covariates, ``[hierarchy] covariates``), its value a deterministic, its predictors the
   (cubic or multilinear) interpolation of the participant's predictor table (:mod:`cogflex.fit.interpolate`);
   a table over a sub-box (a refined :class:`~cogflex.fit.tables.GridWindow`) truncates the same prior to that
   sub-box (:mod:`cogflex.fit.refine`);
@@ -60,7 +61,8 @@ def _logit(p: float) -> float | None:
     return None if p <= 0.0 or p >= 1.0 else float(np.log(p / (1.0 - p)))
 
 
-def _grid_position(name: str, gp, hierarchical: bool, position_sd: float, bounds: tuple[float, float] = (0.0, 1.0)):
+def _grid_position(name: str, gp, hierarchical: bool, position_sd: float, bounds: tuple[float, float] = (0.0, 1.0),
+                   covariates: dict[str, np.ndarray] | None = None, slope_sd: float = 1.0):
     import pymc as pm
 
     lower, upper = _logit(bounds[0]), _logit(bounds[1])
@@ -74,7 +76,11 @@ def _grid_position(name: str, gp, hierarchical: bool, position_sd: float, bounds
         mu = pm.Normal(f"{name}_mu", gp.prior_mu, gp.prior_sigma)
         sd = pm.HalfNormal(f"{name}_sd", position_sd)
         eps = pm.Normal(f"{name}_z", 0.0, 1.0, dims="participant")
-        logit = pm.Deterministic(f"{name}_logit", mu + sd * eps, dims="participant")
+        centre = mu
+        for cov, z in (covariates or {}).items():
+            # group-level regression on a standardised participant covariate (logit position per SD)
+            centre = centre + pm.Normal(f"{name}_{cov}_slope", 0.0, slope_sd) * z
+        logit = pm.Deterministic(f"{name}_logit", centre + sd * eps, dims="participant")
     else:
         logit = pm.Normal(f"{name}_logit", gp.prior_mu, gp.prior_sigma, dims="participant")
     pos = pm.math.sigmoid(logit)
@@ -122,7 +128,8 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
         if window is not None and not window.is_full(model) and len(fd.participants) != 1:
             raise ValueError("a refined grid window covers one participant's table")
         bounds = list(zip(window.lower, window.upper)) if window is not None else [(0.0, 1.0)] * len(model.grid)
-        positions = [_grid_position(name, gp, hierarchical, hs.position_sd, b)
+        covs = {c: fd.covariate(c) for c in hs.covariates} if hierarchical else {}
+        positions = [_grid_position(name, gp, hierarchical, hs.position_sd, b, covs, hs.covariate_slope_sd)
                      for (name, gp), b in zip(model.grid.items(), bounds)]
         # one participant: every trial at the same position (the interpolation's fast path)
         positions = [p[0] if len(fd.participants) == 1 else p[pidx] for p in positions]

@@ -17,12 +17,12 @@ import warnings
 
 import numpy as np
 
-from cogflex.errors import InterruptedFit
+from cogflex.errors import FitError, InterruptedFit, one_line, shorten
 from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_identified
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.refine import box_positions, recentre, refine_grid, window_edges
-from cogflex.fit.start import find_mode, initial_values, profile_columns, starting_points
+from cogflex.fit.start import check_start, find_mode, hierarchical_start, profile_columns, starting_points
 from cogflex.fit.tables import predictor_table
 
 __all__ = ["job_seed", "sample_job", "pointwise_loglik"]
@@ -108,6 +108,13 @@ def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: in
                               compute_convergence_checks=False, **kwargs)
         except KeyboardInterrupt:
             raise InterruptedFit("sampling interrupted: nothing was written") from None
+        except (RuntimeError, ValueError) as exc:
+            text = str(exc)
+            if "initial" not in text.lower():
+                raise
+            # nutpie / PyMC refusing every start point: one line, not the sampler's traceback
+            raise FitError(f"{label}: the sampler found no valid start point "
+                           f"({one_line(shorten(text.splitlines()[0] if text else type(exc).__name__))})") from None
     post = idata["posterior"].to_dataset()
     if post.sizes.get("draw", 0) != draws or post.sizes.get("chain", 0) != chains:
         raise InterruptedFit(f"sampling stopped early ({post.sizes.get('draw', 0)} of {draws} draws): "
@@ -131,7 +138,9 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     if tables is not None and profile_columns(model) is not None:
         # The network likelihood has local modes: start every chain at the best of many local optima.
         if options.hierarchical:
-            initvals = initial_values(model, fd, tables, hierarchical=True)
+            # the participants' best nodes carried to the group level, then one search on the whole density
+            initvals, optima = find_mode(pm_model, [hierarchical_start(model, fd, tables)], progress=options.progress)
+            mode_search = _mode_summary(optima)
         else:
             initvals, optima = find_mode(pm_model, starting_points(model, fd, tables), progress=options.progress)
             mode_search = _mode_summary(optima)
@@ -139,6 +148,8 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     t_mode = t1 - t_mode
     who = "+".join(fd.participants) if len(fd.participants) <= 3 else f"{len(fd.participants)} participants"
     label = f"{model.name} {who}"
+    if options.hierarchical or (tables is not None and initvals is None):
+        check_start(pm_model, initvals, label)  # a one-line error instead of the sampler's failure
 
     def nuts(pm_model, initvals, seed, **settings):
         return _nuts(pm_model, options, sampler, tables is not None, initvals, seed, label=label, **settings)

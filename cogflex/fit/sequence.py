@@ -14,7 +14,13 @@ response).
   feature is the trial's correct response; the other task's feature equals it
   on congruent trials and is a different response (drawn with the mapping's
   seed) on incongruent ones. Without a ``congruent`` column every trial is
-  treated as incongruent (stated in the fit's notes).
+  treated as incongruent (stated in the fit's notes). Data with only cue,
+  congruency, accuracy and RT (no ``correct_response`` column, or an empty one)
+  need no real response labels: the correct response is one of two arbitrary
+  codes (:data:`SYNTHETIC_RESPONSES`, or the mapping's ``responses``) drawn per
+  trial with the mapping's seed, consistent with the congruency. The network's
+  predictions depend on which task is cued and on congruency, not on the codes'
+  names; the assumption is stated in the fit's notes.
 
 The network sees *every* trial of a participant, in order (sessions, then
 trials), and learns from the correct answer after each one; only the trials
@@ -67,6 +73,8 @@ class TaskMapping:
 
 
 MAPPINGS = ("ebb-and-flow", "two-task")
+#: Response codes of the two-task mapping for data without a correct_response column.
+SYNTHETIC_RESPONSES = ("A", "B")
 
 
 def default_mapping(data: TrialData) -> TaskMapping:
@@ -142,14 +150,20 @@ def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | No
         responses = _labels(trials, feats[0], mapping.responses, source, also=feats[1])
         features = np.stack([_codes(trials[c], responses, source, c) for c in feats], axis=1)
     else:
-        if "correct_response" not in trials.columns:
-            raise DataError(source, "the two-task mapping needs the correct_response column",
-                            column="correct_response")
-        responses = _labels(trials, "correct_response", mapping.responses, source)
-        if len(responses) < 2:
-            raise DataError(source, "need at least two distinct correct responses", column="correct_response")
-        target = _codes(trials["correct_response"], responses, source, "correct_response")
         rng = np.random.default_rng(mapping.seed)
+        if _has_labels(trials, "correct_response"):
+            responses = _labels(trials, "correct_response", mapping.responses, source)
+            if len(responses) < 2:
+                raise DataError(source, "need at least two distinct correct responses", column="correct_response")
+            target = _codes(trials["correct_response"], responses, source, "correct_response")
+        else:
+            # accuracy-and-RT data: the network needs two response codes, not the real ones
+            responses = tuple(mapping.responses or SYNTHETIC_RESPONSES)
+            target = rng.integers(0, len(responses), size=len(trials))
+            notes.append(f"no correct_response column: the network's target is one of {len(responses)} arbitrary "
+                         f"response codes ({listing(responses)}), drawn per trial with seed {mapping.seed}; the "
+                         "other task's response follows the congruent column; only the cue, congruency, "
+                         "correctness and RT of each trial inform the fit")
         other = (target + rng.integers(1, len(responses), size=len(target))) % len(responses)
         if "congruent" in trials.columns and trials["congruent"].notna().all():
             congruent = trials["congruent"].to_numpy(dtype=bool)
@@ -169,6 +183,11 @@ def encode(data: TrialData, observed_rows: np.ndarray, mapping: TaskMapping | No
                             features=features[rows], session=session[rows], observed=observed_rows[rows],
                             correct=correct[rows], rt=rt[rows], n_responses=len(responses), notes=list(notes)))
     return out
+
+
+def _has_labels(trials: pd.DataFrame, column: str) -> bool:
+    """Whether ``column`` is in the table with at least one value (an all-empty column counts as absent)."""
+    return column in trials.columns and bool(trials[column].notna().any())
 
 
 def _labels(trials: pd.DataFrame, column: str, declared, source: str, also: str | None = None) -> tuple[str, ...]:

@@ -11,6 +11,11 @@ The network models' likelihood has local modes.
 
 Models whose first RT and accuracy terms are not scalar slopes on network predictors, and models without a
 network, start from PyMC's default initial point.
+
+Hierarchical fits (:func:`hierarchical_start`) start from the participants' profile values carried to the
+group level (group mean and spread of each parameter on its unconstrained scale, each participant's
+standardised offset), then one L-BFGS search on the whole hierarchical density. :func:`check_start` refuses,
+in one line, a start whose log density or gradient is not finite, before any sampler sees it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import numpy as np
 
 from cogflex.fit.prepare import FitData
 
-__all__ = ["node_profile", "profile_columns", "initial_values", "find_mode", "starting_points"]
+__all__ = ["node_profile", "profile_columns", "initial_values", "find_mode", "starting_points",
+           "hierarchical_start", "check_start"]
 
 #: Link parameters that node_profile maximises, by role.
 _PROFILED = ("acc_intercept", "rt_intercept", "rt_sigma", "rt_shift")
@@ -159,6 +165,59 @@ def initial_values(model, fd: FitData, tables: list[np.ndarray], *, hierarchical
                 v = np.clip(v, 0.05, 0.95)
             out[k] = v
     return out
+
+
+def hierarchical_start(model, fd: FitData, tables: list[np.ndarray], *, profiles=None) -> dict:
+    """Start values of a hierarchical fit from each participant's best grid node (profile likelihood).
+
+    Per parameter, the participants' values on the scale the group distribution lives on (the logit box
+    position of a grid parameter; log of a positive, logit of a (0, 1) and the value of a real link
+    parameter) give the group mean (``*_mu`` / ``*_logmu`` / ``*_logitmu``), the group spread (``*_sd``: their
+    standard deviation, at least 0.1) and the non-centred offsets (``*_z``). Coefficient blocks are left to
+    PyMC's initial point (zero offsets at the prior mean).
+    """
+    per = initial_values(model, fd, tables, profiles=profiles)
+    out: dict = {}
+
+    def group(mean_name: str, base: str, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=float)
+        mu = float(values.mean())
+        sd = float(max(values.std(), 0.1))
+        out[mean_name], out[f"{base}_sd"], out[f"{base}_z"] = mu, sd, (values - mu) / sd
+
+    for name in model.grid_names:
+        group(f"{name}_mu", name, per[f"{name}_logit"])
+    for name, prior in model.priors.items():
+        v = np.asarray(per[name], dtype=float)
+        if prior.dist in ("halfnormal", "lognormal"):
+            group(f"{name}_logmu", name, np.log(v))
+        elif prior.dist == "beta":
+            group(f"{name}_logitmu", name, np.log(v / (1 - v)))
+        else:
+            group(f"{name}_mu", name, v)
+    return out
+
+
+def check_start(model, point: dict | None, what: str) -> None:
+    """Refuse a start point whose log density or gradient is not finite (one line, before any sampling).
+
+    ``point`` holds constrained values by free-variable name (as for ``pm.sample(initvals=...)``; missing
+    variables take PyMC's initial point); ``what`` names the fit in the message.
+    """
+    from pymc.initial_point import make_initial_point_fn
+
+    from cogflex.errors import FitError
+
+    start = make_initial_point_fn(model=model, overrides=point or {}, jitter_rvs=set())(0)
+    logp = float(model.compile_logp()(start))
+    grad = np.asarray(model.compile_dlogp()(start), dtype=float)
+    if np.isfinite(logp) and np.isfinite(grad).all():
+        return
+    bad = {name: float(v) for name, v in model.point_logps(start).items() if not np.isfinite(v)}
+    where = (f" (not finite: {', '.join(sorted(bad))})" if bad else
+             f" (the gradient is not finite in {int((~np.isfinite(grad)).sum())} of {grad.size} entries)")
+    raise FitError(f"{what}: no valid start point, the log density at the best start is {logp:g}{where}; "
+                   "check the data for extreme RTs or a participant with very few trials")
 
 
 def find_mode(model, starts: list[dict], *, progress: bool = False) -> tuple[dict, list[float]]:

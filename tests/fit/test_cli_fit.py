@@ -78,6 +78,8 @@ def test_simulate_data_with_given_parameters(tmp_path, capsys):
 @pytest.mark.parametrize(("args", "words"), [
     (["--model", "nosuch"], ["unknown model 'nosuch'"]),
     (["--model", "descriptive", "--participants", "nobody"], ["participant 'nobody' not in the data"]),
+    (["--model", "descriptive", "--hierarchical", "--per-participant"],
+     ["--per-participant: not allowed with argument --hierarchical"]),
 ])
 def test_fit_errors(trial_file, tmp_path, capsys, args, words):
     status, _, err = cli(capsys, "fit", trial_file, *args, "--out", tmp_path / "o", "--quiet")

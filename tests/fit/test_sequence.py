@@ -14,7 +14,7 @@ from cogflex.errors import ConfigError, DataError
 from cogflex.fit.prepare import FIT_CLEANING, prepare
 from cogflex.fit.sequence import TaskMapping, default_mapping, encode
 from cogflex.fit.simulate import Design, design_trials
-from tests.data.helpers import JSPSYCH, JSPSYCH_MAP, JSPSYCH_RECODE, PSYCHOPY, PSYCHOPY_MAP, SHARED
+from tests.data.helpers import PSYCHOPY, PSYCHOPY_MAP, SHARED
 from tests.fit.helpers import kept_mask, tiny_trials
 from tests.fit.reference import switch_and_run
 
@@ -168,11 +168,62 @@ def test_declared_labels_must_match_the_data(design):
         encode(design, np.ones(len(design.trials), dtype=bool), TaskMapping(tasks=("point", "other")))
 
 
-def test_two_task_mapping_needs_correct_responses():
-    data = load_csv(JSPSYCH, CsvMapping(JSPSYCH_MAP, recode=JSPSYCH_RECODE))
-    with pytest.raises(DataError) as info:
-        prepare(data)
-    assert info.value.column == "correct_response"
+def _acc_rt_only(design):
+    """The design with only cue, congruency, correctness and RT left (no responses, no stimuli)."""
+    dropped = ["stim_point", "stim_move", "response", "correct_response"]
+    return design.with_trials(design.trials.drop(columns=dropped))
+
+
+def test_two_task_mapping_without_response_columns(design):
+    """Accuracy-and-RT data: two arbitrary response codes, drawn with the seed, consistent with the congruency."""
+    data = _acc_rt_only(design)
+    mask = np.ones(len(data.trials), dtype=bool)
+    mapping = TaskMapping(name="two-task", tasks=None, responses=None, features=None, seed=5)
+    seqs = encode(data, mask, mapping)
+    for seq in seqs:
+        sub = data.trials.iloc[seq.rows]
+        assert seq.n_responses == 2
+        assert np.array_equal(seq.task, _code(sub["task"], ["move", "point"]))
+        assert np.array_equal(seq.congruent, sub["congruent"].to_numpy(dtype=bool))
+        irrelevant = seq.features[np.arange(len(seq)), 1 - seq.task]
+        assert np.all((irrelevant == seq.target) == seq.congruent)
+        assert set(np.unique(seq.target)) == {0, 1}
+        assert any("no correct_response column" in note and "seed 5" in note for note in seq.notes)
+    # the codes are drawn with the mapping's seed: the same seed, the same sequence; another seed, another one
+    again = encode(data, mask, mapping)
+    other = encode(data, mask, TaskMapping(name="two-task", tasks=None, responses=None, features=None, seed=6))
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(seqs, again))
+    assert not all(np.array_equal(a.features, b.features) for a, b in zip(seqs, other))
+    # a declared response set names the codes
+    (named, *_) = encode(data, mask, TaskMapping(name="two-task", tasks=None, responses=("left", "right"),
+                                                 features=None, seed=5))
+    assert np.array_equal(named.features, seqs[0].features) and "left, right" in named.notes[0]
+    # an empty correct_response column counts as absent
+    empty = data.with_trials(data.trials.assign(correct_response=pd.Categorical([None] * len(data.trials))))
+    assert all(np.array_equal(a.features, b.features) for a, b in zip(seqs, encode(empty, mask, mapping)))
+
+
+def test_a_lab_csv_with_only_cue_congruency_accuracy_and_rt_is_prepared(design, tmp_path):
+    """The file a lab has: subject, block, trial, cue, congruency, accuracy (1/0), RT in ms; prepare() fits it."""
+    df = design.trials
+    table = pd.DataFrame({"subject": df["participant"].astype(str), "block": df["session"], "trial": df["trial"],
+                          "cue": df["task"].astype(str), "congruency": np.where(df["congruent"], "congruent",
+                                                                                  "incongruent"),
+                          "acc": df["correct"].astype(int), "rt_ms": (df["rt"] * 1000).round(1)})
+    path = tmp_path / "acc_rt_only.csv"
+    table.to_csv(path, index=False)
+    data = load_csv(path, CsvMapping({"participant": "subject", "session": "block", "trial": "trial", "task": "cue",
+                                      "congruent": "congruency", "correct": "acc", "rt": "rt_ms"}, rt_unit="ms",
+                                     recode={"correct": {"1": True, "0": False},
+                                             "congruent": {"congruent": True, "incongruent": False}}))
+    assert default_mapping(data).name == "two-task"
+    fd = prepare(data)
+    assert any("no correct_response column" in note for note in fd.notes)
+    assert "no response" in fd.notes[0]  # correctness from the file's column: nothing to check it against
+    assert np.array_equal(fd.trials["correct"].to_numpy(), df["correct"].to_numpy(dtype=bool)[fd.trials["row"]])
+    for seq, pid in zip(fd.sequences, fd.participants):
+        assert seq.n_responses == 2
+        assert np.array_equal(seq.congruent, df.loc[df["participant"] == pid, "congruent"].to_numpy(dtype=bool))
 
 
 def test_two_task_mapping_needs_two_distinct_responses(design):

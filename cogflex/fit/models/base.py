@@ -163,6 +163,12 @@ class CognitiveModel:
         """Plain mapping (TOML layout; stored in fits' ``model_spec`` attribute)."""
         data = to_mapping(self)
         data.pop("source", None)
+        hierarchy = data.get("hierarchy")
+        if isinstance(hierarchy, dict) and not hierarchy.get("covariates"):
+            # models without covariates keep the spec (and the fits' model_spec) they had before covariates
+            hierarchy.pop("covariates", None)
+            if hierarchy.get("covariate_slope_sd") == 1.0:
+                hierarchy.pop("covariate_slope_sd")
         return {"kind": self.family, **data}
 
     def validate_observation(self) -> None:

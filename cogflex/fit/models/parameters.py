@@ -18,7 +18,7 @@ import numpy as np
 
 from cogflex.errors import ConfigError
 
-__all__ = ["Prior", "GridParameter", "Coefficients", "Hierarchy", "finite"]
+__all__ = ["Prior", "GridParameter", "Coefficients", "Hierarchy", "finite", "COVARIATES"]
 
 
 @dataclass(frozen=True)
@@ -121,15 +121,33 @@ class Coefficients:
         return tuple(f"{self.flat_prefix}_{t}" for t in self.terms)
 
 
+#: Participant-level columns a hierarchical fit can regress the network parameters on.
+COVARIATES = ("age",)
+
+
 @dataclass(frozen=True)
 class Hierarchy:
-    """Scales of the group-level standard deviations (half-normal) in hierarchical fits."""
+    """Group level of hierarchical fits: scales of the group standard deviations (half-normal) and covariates.
+
+    ``covariates`` (e.g. ``["age"]``): participant columns on which every network (grid) parameter's group mean
+    is regressed, ``logit position = mu + slope x z + sd x offset`` with ``z`` the covariate standardised over
+    the fitted participants and ``slope ~ N(0, covariate_slope_sd)`` (``<parameter>_<covariate>_slope``).
+    Per-participant fits have no group level and ignore them (with a warning).
+    """
 
     position_sd: float = 1.0  # of the logit box positions of network parameters
     link_sd: float = 0.5  # of link parameters (on their unconstrained scale)
+    covariates: tuple[str, ...] = ()
+    covariate_slope_sd: float = 1.0  # prior scale of a covariate's slope (logit position per covariate SD)
 
     def __post_init__(self) -> None:
-        finite(self, ("position_sd", "link_sd"))
-        for name in ("position_sd", "link_sd"):
+        finite(self, ("position_sd", "link_sd", "covariate_slope_sd"))
+        for name in ("position_sd", "link_sd", "covariate_slope_sd"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
+        object.__setattr__(self, "covariates", tuple(self.covariates))
+        for c in self.covariates:
+            if c not in COVARIATES:
+                raise ConfigError("covariates", f"unknown participant covariate {c!r} (known: {', '.join(COVARIATES)})")
+        if len(set(self.covariates)) != len(self.covariates):
+            raise ConfigError("covariates", "a covariate is listed twice")
