@@ -196,6 +196,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
                                                             "divergences", "ebfmi_min")},
             "warnings": summary["warnings"],
             "parameters": summary["parameters"],
+            "group": summary.get("group", {}),
             "weak_parameters": weak,
             "prior_overlay": None if overlay is None else {
                 "participants": participants[:MAX_PARTICIPANTS], "not_drawn": list(fitted.coefficients)},
@@ -552,6 +553,16 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                     label = _Html(SYMBOLS.get(pname, e(pname)) + (f" [{e(term)}]" if term else ""))
                     prow.append({"parameter": label, "participant": pid, "mean": iv["mean"], "low": iv["low_94"],
                                  "high": iv["high_94"]})
+        if m.get("group"):
+            out.append("<p>Group level (hierarchical fit): group means on each parameter's unconstrained scale "
+                       "(<code>_mu</code>, <code>_logmu</code>, <code>_logitmu</code>), spreads (<code>_sd</code>), "
+                       "covariate slopes (logit box position per covariate SD; <code>_log</code>: change of the "
+                       "parameter's log value per SD at the group median) and each network parameter's group "
+                       "median on its own scale (<code>_median</code>).</p>")
+            grow = [{"parameter": k, "mean": v["mean"], "low": v["low_94"], "high": v["high_94"]}
+                    for k, v in m["group"].items()]
+            out.append(_table(grow, [("parameter", "group parameter"), ("mean", "mean"), ("low", "3%"),
+                                     ("high", "97%")], digits={"mean": 3, "low": 3, "high": 3}))
         out.append(f"<details {'open' if len(prow) <= 40 else ''}><summary>Posteriors (mean, 94% interval; "
                    f"{len(prow)} rows)</summary>" +
                    _table(prow, [("parameter", "parameter"), ("participant", "participant"), ("mean", "mean"),

@@ -166,7 +166,10 @@ def load_fits(paths) -> FitSet:
 
 
 def check_comparable(fits: FitSet) -> None:
-    """Raise :class:`CogflexError` unless there are fits of two or more models, all on the same trials."""
+    """Raise :class:`CogflexError` unless there are fits of two or more models, all on the same trials.
+
+    The fits must also be of one kind: all hierarchical or all per participant.
+    """
     if len(fits.trees) < 1:
         raise CogflexError("no fits to compare")
     if len(fits.trees) < 2:
@@ -195,6 +198,11 @@ def check_comparable(fits: FitSet) -> None:
                       f"{tree.attrs['n_trials']} vs {ref.attrs['n_trials']} trials after cleaning")
             raise CogflexError(f"{where} and {ref_where} were fitted to different trial sets of the same data "
                                f"({detail}): models can only be compared on the same trials")
+        h1, h2 = (bool(int(t.attrs.get("hierarchical", 0))) for t in (tree, ref))
+        if h1 != h2:
+            kind = {True: "a hierarchical fit", False: "per-participant fits"}
+            raise CogflexError(f"{where} is {kind[h1]} and {ref_where} {kind[h2]}: compare fits of one kind (refit "
+                               "one model with --hierarchical or --per-participant)")
         n1, n2 = tree["log_likelihood"]["trial"].sizes["observation"], ref["log_likelihood"]["trial"].sizes[
             "observation"]
         if n1 != n2:

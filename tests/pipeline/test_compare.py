@@ -263,6 +263,13 @@ def test_refuses_fits_on_other_data(fit_files, data, model_files, tmp_path):
     assert "different data" in message
 
 
+def test_refuses_to_mix_hierarchical_and_per_participant_fits(fit_files, data, model_files, tmp_path):
+    """The same trials fitted hierarchically and per participant are different kinds of fit: refused, named."""
+    hier = quiet_fit(data, model_files["descriptive"], tmp_path, draws=20, tune=20, hierarchical=True).path
+    message = _refused([fit_files["forgetful"], hier], fit_files["forgetful"], hier)
+    assert "hierarchical fit" in message and "per-participant fits" in message
+
+
 def test_refuses_a_fit_without_log_likelihood(fit_files, tmp_path):
     """A fit file without its log_likelihood group is named and refused."""
     tree = load_fit(fit_files["descriptive"])

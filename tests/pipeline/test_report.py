@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from cogflex.fit.compare import compare_fits, load_fits
 from cogflex.fit.ppc import model_colors
 from cogflex.fit.simulate import to_ebb_and_flow
 from cogflex.report import write_report
 from tests.data.helpers import assert_one_line_error, cli
+from tests.pipeline.helpers import quiet_fit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 #: Border colours of the comparison and PPC headings (CSS #1b9e77 and #d95f02).
@@ -298,3 +300,21 @@ def test_grid_cautions_flag_leads_within_the_interpolation_error():
     pooled = [dict(pair[0], participant="all", elpd_diff=-30.0, se=5.0)]
     errors = {"forgetful": {"p1": -12.0, "p2": -12.0}}
     assert _grid_cautions(pooled, errors, ["p1", "p2"])[0]["corrected_elpd_diff"] == pytest.approx(6.0)
+
+
+def test_hierarchical_fits_show_their_group_level(data, model_files, tmp_path):
+    """A report of hierarchical fits says so per model and lists the group-level parameters with intervals."""
+    fits_dir = tmp_path / "fits"
+    for variant in ("forgetful", "descriptive"):
+        quiet_fit(data, model_files[variant], fits_dir, draws=20, tune=20, hierarchical=True)
+    fits = load_fits([fits_dir])
+    content = write_report(fits, compare_fits(fits), tmp_path / "r.html", out_json=tmp_path / "r.json", ppc=None,
+                           ppc_note="not requested")
+    html = (tmp_path / "r.html").read_text()
+    forgetful = _model_section(html, "tiny-forgetful")
+    assert "hierarchical;" in forgetful and "Group level (hierarchical fit)" in forgetful
+    for name in ("timescale_mu", "timescale_sd", "timescale_median", "rt_sigma_logmu", "rt_shift_logitmu"):
+        assert f"<td>{name}</td>" in forgetful, name
+    group = content["models"]["tiny-forgetful"]["group"]
+    assert group["timescale_median"]["low_94"] <= group["timescale_median"]["high_94"]
+    assert "Group level" in _model_section(html, "tiny-descriptive")  # link parameters have a group level too
