@@ -85,6 +85,27 @@ def _figure_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _log_ticks(ax) -> None:
+    """A log x axis with 2-4 short labels that never overlap: 1-2-5, 1-3 or decade steps, or 3 values on a narrow
+    range (a fraction of a decade); minor ticks unlabelled."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ticks: list[float] = []
+    for subs in ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,)):
+        ticks = [t for t in LogLocator(base=10, subs=subs).tick_values(lo, hi) if lo <= t <= hi]
+        if 2 <= len(ticks) <= 4:
+            break
+    if len(ticks) > 4:  # many decades: every k-th decade
+        ticks = ticks[:: -(-len(ticks) // 4)]
+    if len(ticks) < 2:
+        ticks = sorted({float(f"{v:.2g}") for v in np.geomspace(lo, hi, 5)[1:-1]})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _posterior_figure(tree, model: str):
     """Forest plot: posterior mean and 94% interval per participant, one panel per named parameter."""
     import matplotlib
@@ -104,7 +125,8 @@ def _posterior_figure(tree, model: str):
     participants = [str(p) for p in post["participant"].values] if "participant" in post.dims else ["-"]
     ncols = min(4, len(names))
     nrows = -(-len(names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 0.5 + 0.32 * len(participants) * nrows + 1.3 * nrows),
+    row = 0.32 if len(participants) <= 30 else max(0.12, 9.6 / len(participants))  # a lab's 60: one screen
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 0.5 + row * len(participants) * nrows + 1.3 * nrows),
                              squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         da = post[name]
@@ -113,13 +135,10 @@ def _posterior_figure(tree, model: str):
             lo, hi = np.quantile(values, [0.03, 0.97])
             ax.plot([lo, hi], [i, i], color="C0", lw=2)
             ax.plot(values.mean(), i, "o", color="C0", ms=4)
-        ax.set_yticks(range(len(participants)), participants, fontsize=7)
+        ax.set_yticks(range(len(participants)), participants, fontsize=7 if len(participants) <= 30 else 5)
         ax.invert_yaxis()
         if name in fitted.log_scale:
-            from matplotlib.ticker import NullFormatter
-
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # overlapping minor labels on short log ranges
+            _log_ticks(ax)
         ax.set_title(fitted.label(name), fontsize=9)
         ax.tick_params(labelsize=7)
         ax.spines[["top", "right"]].set_visible(False)

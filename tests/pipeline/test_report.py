@@ -318,3 +318,26 @@ def test_hierarchical_fits_show_their_group_level(data, model_files, tmp_path):
     group = content["models"]["tiny-forgetful"]["group"]
     assert group["timescale_median"]["low_94"] <= group["timescale_median"]["high_94"]
     assert "Group level" in _model_section(html, "tiny-descriptive")  # link parameters have a group level too
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.5, 8), (20, 500), (225, 257), (0.3, 30), (1, 1000), (1e-3, 1e6)])
+def test_log_axes_of_the_forest_plot_have_few_short_labels(lo, hi):
+    """Log-scaled tau axes: 2-4 labels inside the range, short enough not to overlap in a 3.3-inch panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cogflex.report import _log_ticks
+
+    fig, ax = plt.subplots(figsize=(3.3, 1))
+    ax.plot([lo, hi], [0, 0])
+    _log_ticks(ax)
+    ax.tick_params(labelsize=7)
+    fig.canvas.draw()
+    x0, x1 = ax.get_xlim()
+    shown = [(t.get_position()[0], t) for t in ax.get_xticklabels() if t.get_text() and x0 <= t.get_position()[0] <= x1]
+    assert 2 <= len(shown) <= 4 and all(len(t.get_text()) <= 6 for _, t in shown)
+    boxes = sorted((t.get_window_extent() for _, t in shown), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # no two labels overlap
+    plt.close(fig)
