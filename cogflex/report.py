@@ -86,8 +86,9 @@ def _figure_uri(fig) -> str:
 
 
 def _log_ticks(ax) -> None:
-    """A log x axis with 2-4 short labels that never overlap: 1-2-5, 1-3 or decade steps, or 3 values on a narrow
-    range (a fraction of a decade); minor ticks unlabelled.
+    """A log x axis with 2-4 short labels that never overlap.
+
+    1-2-5, 1-3 or decade steps, or 3 values on a narrow range (a fraction of a decade); minor ticks unlabelled.
     """
     from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
