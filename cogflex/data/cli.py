@@ -159,7 +159,8 @@ def _cmd_summarize(args) -> int:
     out = Path(args.out)
     tables = {"by_trial_type": summary.by_trial_type, "switch_cost": summary.switch_cost,
               "run_position": summary.run_position, "congruency": summary.congruency,
-              "rt_quantiles": summary.rt_quantiles, "summary_tidy": summary.tidy(),
+              "rt_quantiles": summary.rt_quantiles, "switch_cost_by_condition": summary.by_condition,
+              "summary_tidy": summary.tidy(),
               "cleaning": summary.cleaning.reset_index()}
     for name, table in tables.items():
         with atomic_path(out / f"{name}.csv") as tmp:

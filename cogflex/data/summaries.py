@@ -21,6 +21,9 @@ from cogflex.errors import ConfigError
 __all__ = ["Summary", "summarize", "practice_bins", "RT_QUANTILES"]
 
 ALL = "all"
+#: A ``cond_*`` column is summarised as a block condition when it has at most this many levels and each level
+#: spans at least two blocks (participant x session); others (e.g. a game id) are identifiers.
+MAX_CONDITION_LEVELS = 8
 #: Quantiles of the RT distributions in :attr:`Summary.rt_quantiles`.
 RT_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -50,6 +53,11 @@ class Summary:
     rt_quantiles
         participant, trial_type (switch/repeat), quantile (:data:`RT_QUANTILES`), rt_ms, n: the RT
         distribution of the RT-analysis trials over all practice.
+    by_condition
+        participant, column (a block-level ``cond_*`` column), level, switch_cost_ms (difference of medians
+        over all practice), n_switch, n_repeat: the switch cost per block condition (e.g. low- vs
+        high-switch-rate blocks); empty without ``cond_*`` columns. Only columns with at most
+        :data:`MAX_CONDITION_LEVELS` levels, each spanning two or more blocks, count as conditions.
     """
 
     by_trial_type: pd.DataFrame
@@ -58,6 +66,7 @@ class Summary:
     congruency: pd.DataFrame
     cleaning: pd.DataFrame
     rt_quantiles: pd.DataFrame | None = None
+    by_condition: pd.DataFrame | None = None
 
     def tidy(self) -> pd.DataFrame:
         """All statistics in one long table: participant, practice_bin, measure, condition, value, n."""
@@ -81,6 +90,11 @@ class Summary:
         if q is not None and len(q):
             frames.append(q.assign(measure="rt_quantile_ms", practice_bin=ALL, value=q["rt_ms"],
                                    condition=q["trial_type"] + "_q" + q["quantile"].map(lambda v: f"{v:g}")))
+        b = self.by_condition
+        if b is not None and len(b):
+            frames.append(b.assign(measure="switch_cost_ms", practice_bin=ALL, value=b["switch_cost_ms"],
+                                   n=b["n_switch"] + b["n_repeat"],
+                                   condition="switch-repeat|" + b["column"] + "=" + b["level"].astype(str)))
         cols = ["participant", "practice_bin", "measure", "condition", "value", "n"]
         return pd.concat([f[cols] for f in frames], ignore_index=True)
 
@@ -165,7 +179,34 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
 
     congruency = _congruency(rt_trials)
     return Summary(by_trial_type=by_type, switch_cost=switch_cost, run_position=run, congruency=congruency,
-                   cleaning=rt_data.cleaning, rt_quantiles=_rt_quantiles(rt_trials))
+                   cleaning=rt_data.cleaning, rt_quantiles=_rt_quantiles(rt_trials),
+                   by_condition=_by_condition(rt_trials))
+
+
+def _by_condition(rt_trials: pd.DataFrame) -> pd.DataFrame:
+    """Switch cost (median switch - median repeat RT, ms) per participant (and pooled) and level of each
+    block-level ``cond_*`` column.
+    """
+    columns = ["participant", "column", "level", "switch_cost_ms", "n_switch", "n_repeat"]
+    rows = []
+    for col in sorted(c for c in rt_trials.columns if c.startswith("cond_")):
+        known = rt_trials[rt_trials[col].notna()]
+        blocks = known.groupby(col, observed=True)[["participant", "session"]].apply(
+            lambda g: len(g.drop_duplicates()))
+        if not 1 <= len(blocks) <= MAX_CONDITION_LEVELS or (blocks < 2).any():
+            continue  # an identifier (Ebb and Flow's cond_game: one level per game), not a condition
+        for label, frame in ((None, known), (ALL, known)):
+            keys = (["participant"] if label is None else []) + [col]
+            for key, grp in frame.groupby(keys, observed=True, sort=True):
+                key = key if isinstance(key, tuple) else (key,)
+                sw, rep = grp.loc[grp["trial_type"] == "switch", "rt_ms"], grp.loc[grp["trial_type"] == "repeat",
+                                                                                    "rt_ms"]
+                if len(sw) and len(rep):
+                    rows.append({"participant": str(key[0]) if label is None else ALL, "column": col,
+                                 "level": str(key[-1]), "switch_cost_ms": sw.median() - rep.median(),
+                                 "n_switch": len(sw), "n_repeat": len(rep)})
+    return _natural_rows(pd.DataFrame(rows, columns=columns), ["participant", "column", "level"]) if rows else \
+        pd.DataFrame(columns=columns)
 
 
 def _rt_quantiles(rt_trials: pd.DataFrame) -> pd.DataFrame:

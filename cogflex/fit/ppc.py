@@ -45,6 +45,7 @@ _PANELS = (
     ("Accuracy: switch", "accuracy", "switch", "practice_bin", "accuracy"),
     ("Accuracy: repeat", "accuracy", "repeat", "practice_bin", "accuracy"),
     ("RT quantiles", "rt_quantile_ms", "_q", "condition", "RT (ms)"),
+    ("Switch cost by block condition", "switch_cost_ms", "|cond_", "condition", "switch cost (ms)"),
 )
 
 
@@ -183,9 +184,10 @@ def plot_ppc(ppc: pd.DataFrame, participant: str, path: str | Path | None = None
             ax.legend(fontsize=7, loc="upper left")
         else:
             ax.plot(np.arange(len(first)), first["observed"], "o-", color="k", lw=2, ms=5, label="observed")
-            labels = [x.removeprefix("run_position_") for x in first["x"]]
+            labels = [x.removeprefix("run_position_").split("|cond_")[-1] for x in first["x"]]
             ax.set_xticks(np.arange(len(labels)), labels)
-            ax.set_xlabel("run position after a switch" if "run position" in ptitle else "practice (sessions)")
+            ax.set_xlabel("run position after a switch" if "run position" in ptitle else
+                          "block condition" if "condition" in ptitle else "practice (sessions)")
         ax.set_title(ptitle, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.spines[["top", "right"]].set_visible(False)

@@ -16,6 +16,7 @@ from cogflex.errors import ConfigError, DataError, FitError
 from cogflex.fit.fitting import FitOptions, fit
 from cogflex.fit.models import load_model
 from cogflex.fit.options import HIERARCHICAL_RULE, use_hierarchical
+from cogflex.fit.ppc import posterior_predictive_check, ppc_panels
 from cogflex.fit.prepare import prepare
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.simulate import Design, design_trials, model_parameter_names, simulate_trials
@@ -32,7 +33,7 @@ def lab(tmp_path_factory):
     spec_path = write_model(tmp_path_factory.mktemp("spec"), "flexible", hierarchy={"covariates": ["age"]})
     spec = load_model(spec_path)
     design = design_trials(Design(participants=PARTICIPANTS, sessions=4, trials_per_session=75, first_session=1,
-                                  seed=8))
+                                  seed=8, session_switch_rates=(0.25, 0.75)))
     rng = np.random.default_rng(8)
     ids = design.participants
     truth = {"gate_timescale": 1.5, "weight_timescale": 40.0, "regularization": 0.1, "acc_intercept": 1.5,
@@ -76,6 +77,14 @@ def test_lab_data_fit_hierarchically_from_a_group_level_start(lab, tmp_path):
     assert 1.0 <= median["low_94"] <= median["mean"] <= median["high_94"] <= 4.0  # inside the tiny box
     assert any(note.startswith("group-level covariate age: standardised over the 14 participants")
                for note in result.summary["notes"])
+    # the block condition goes through the posterior predictive check: switch cost per switch proportion
+    ppc = posterior_predictive_check(tree, lab["data"], draws=3, seed=1)
+    rows = ppc[ppc["condition"].str.contains("|cond_switch_rate=", regex=False)]
+    assert set(rows["condition"]) == {"switch-repeat|cond_switch_rate=0.25", "switch-repeat|cond_switch_rate=0.75"}
+    assert (rows["measure"] == "switch_cost_ms").all() and rows["observed"].notna().all()
+    panels = {title: r for title, _, r in ppc_panels(ppc, "all")}
+    assert len(panels["Switch cost by block condition"]) == 2
+    assert not panels["Switch cost vs practice"]["condition"].str.contains("cond_").any()
 
 
 def test_hierarchical_start_carries_the_participants_profiles_to_the_group(lab):
