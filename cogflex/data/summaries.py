@@ -184,9 +184,7 @@ def summarize(data: TrialData, rules: CleaningRules | None = None, *, bins: int 
 
 
 def _by_condition(rt_trials: pd.DataFrame) -> pd.DataFrame:
-    """Switch cost (median switch - median repeat RT, ms) per participant (and pooled) and level of each
-    block-level ``cond_*`` column.
-    """
+    """Switch cost (median switch - median repeat RT, ms) per participant, pooled, and level of each condition."""
     columns = ["participant", "column", "level", "switch_cost_ms", "n_switch", "n_repeat"]
     rows = []
     for col in sorted(c for c in rt_trials.columns if c.startswith("cond_")):
