@@ -27,6 +27,7 @@ import pandas as pd
 
 from cogflex.fit.compare import PARETO_K_BAD, Comparison, FitSet
 from cogflex.io import atomic_path, json_ready, write_json
+from cogflex.methods import methods_text
 
 __all__ = ["build_report", "write_html", "write_report", "SYMBOLS", "software_versions", "participant_diagnostics"]
 
@@ -272,7 +273,9 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         "software": software_versions(),
         "pipeline": pipeline,
     }
-    return json_ready(report), figures
+    report = json_ready(report)
+    report["methods"] = methods_text(report)
+    return report, figures
 
 
 def _refinement_rows(tree) -> list[dict]:
@@ -614,6 +617,8 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                    "errors are kept and modelled):</p>" + _table(data["cleaning"], [(k, k) for k in keys]))
     out.extend(f"<p class='warn'>{e(n)}</p>" for n in data.get("notes") or [])
 
+    out.append("<h2 id='methods'>Methods (generated from the fits, to adapt for a paper)</h2>")
+    out.extend(f"<p class='methods'>{e(p)}</p>" for p in report.get("methods") or methods_text(report))
     out.append("<h2 id='reproducibility'>Reproducibility</h2>")
     seeds = [{"what": f"{n}: fit seed / per-job seeds", "value": f"{m['sampler']['seed']} / "
               f"{', '.join(map(str, m['sampler']['job_seeds']))}"} for n, m in report["models"].items()]

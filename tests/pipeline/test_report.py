@@ -341,3 +341,23 @@ def test_log_axes_of_the_forest_plot_have_few_short_labels(lo, hi):
     boxes = sorted((t.get_window_extent() for _, t in shown), key=lambda b: b.x0)
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:]))  # no two labels overlap
     plt.close(fig)
+
+
+def test_methods_paragraph_is_written_from_the_fits(report, fits):
+    """The Methods section states the data, each model's priors, sampler settings and diagnostics, the comparison
+    rule, the software versions and the references, all read from the fits."""
+    content, text = report["content"], report["html"].read_text()
+    methods = content["methods"]
+    joined = " ".join(methods)
+    assert "<h2 id='methods'>" in text and html.escape(methods[0], quote=True) in text
+    assert f"{content['data']['n_trials_fitted']:,} trials" in methods[0]
+    for name, tree in fits.trees.items():
+        para = next(p for p in methods if p.startswith(f"Model '{name}'"))
+        s = content["models"][name]["sampler"]
+        assert f"{s['chains']} chains of {s['draws']} draws after {s['tune']} tuning steps" in para
+        assert f"{content['models'][name]['diagnostics_overall']['divergences']} divergent" in para
+        assert "rt_sigma ~" in para  # the priors, as in the priors table
+    assert "PSIS-LOO" in joined and "stacking" in joined and "leave-one-trial-out" in joined
+    assert f"pymc {content['software']['pymc']}" in joined
+    for cited in ("Sandbrink", "Abril-Pla", "Kumar", "Vehtari", "Yao", "Hoffman"):
+        assert cited in methods[-1]
