@@ -351,7 +351,7 @@ def test_methods_paragraph_is_written_from_the_fits(report, fits):
     joined = " ".join(methods)
     assert "<h2 id='methods'>" in text and html.escape(methods[0], quote=True) in text
     assert f"{content['data']['n_trials_fitted']:,} trials" in methods[0]
-    for name, tree in fits.trees.items():
+    for name in fits.trees:
         para = next(p for p in methods if p.startswith(f"Model '{name}'"))
         s = content["models"][name]["sampler"]
         assert f"{s['chains']} chains of {s['draws']} draws after {s['tune']} tuning steps" in para
