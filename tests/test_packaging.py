@@ -99,8 +99,8 @@ print(json.dumps({
     for key in ("package", "models", "players", "reference"):
         assert Path(found[key]).is_relative_to(installed), (key, found[key])
     assert found["config"] == "fig2-flexible"
-    assert found["fitting"] == ["descriptive", "fast-gates-unregularised", "flexible", "flexible-reconfig", "forgetful",
-                                "forgetful-reconfig"]
+    assert found["fitting"] == ["descriptive", "fast-gates-unregularised", "flexible", "flexible-age",
+                                "flexible-reconfig", "forgetful", "forgetful-reconfig"]
     assert Path(found["players"]) == installed / "cogflex" / "_bundled" / "data" / DATA[0]
     assert found["participants"] == ["sim01", "sim02", "sim03"]
 

@@ -55,7 +55,8 @@ def test_user_folders_come_first_and_add_or_replace_presets(tmp_path, monkeypatc
     assert resources.preset_dirs("fitting") == [first / "fitting", config / "cogflex" / "models" / "fitting",
                                                 resources.bundled_models_dir() / "fitting"]
     assert resources.preset_names("fitting") == ["descriptive", "extra", "fast-gates-unregularised", "flexible",
-                                                 "flexible-reconfig", "forgetful", "forgetful-reconfig"]
+                                                 "flexible-age", "flexible-reconfig", "forgetful",
+                                                 "forgetful-reconfig"]
     assert resources.preset_path("fitting", "flexible") == first / "fitting" / "flexible.toml"
     assert resources.preset_path("fitting", "extra") == config / "cogflex" / "models" / "fitting" / "extra.toml"
     assert resources.preset_path("fitting", "forgetful").parent.parent == resources.bundled_models_dir()
@@ -69,7 +70,7 @@ def test_several_folders_in_cogflex_models(tmp_path, monkeypatch):
         (folder / "pipelines" / "study.toml").write_text(f'name = "{text}"\n')
     monkeypatch.setenv("COGFLEX_MODELS", f"{a}:{b}")
     assert resources.preset_path("pipelines", "study") == a / "pipelines" / "study.toml"
-    assert resources.preset_names("pipelines") == ["demo", "study"]
+    assert resources.preset_names("pipelines") == ["demo", "lab-demo", "study"]
 
 
 def test_unknown_names_and_kinds_list_what_exists():
