@@ -194,7 +194,8 @@ def add_pipeline_commands(sub) -> None:
         "resumes: finished fits made with the same spec, data and settings are not recomputed, nor are the finished "
         "participants of an interrupted fit (fits/.units/); Ctrl-C exits 130.")
     p.add_argument("pipeline", metavar="PIPELINE.toml|PRESET",
-                   help="pipeline file, or a pipeline preset (demo; see `cogflex presets --kind pipelines`)")
+                   help="pipeline file, or a pipeline preset (demo: 3 synthetic players; lab-demo: 60 synthetic lab "
+                   "participants, hierarchical; see `cogflex presets --kind pipelines`)")
     add_backend_options(p)
     p.add_argument("--out", metavar="DIR", help="output directory (default: the file's `out`)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
