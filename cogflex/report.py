@@ -189,6 +189,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     for the HTML.
     """
     from cogflex.fit.fitting import summarize_fit
+    from cogflex.fit.group_plots import rank_figure, trace_figure
     from cogflex.fit.prior_posterior import MAX_PARTICIPANTS, plot_prior_posterior, weak_parameters
     from cogflex.fit.schema import fixed_parameters, model_of
 
@@ -206,6 +207,10 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         fig = _posterior_figure(tree, name)
         if fig is not None:
             figures[f"posterior_{name}"] = _figure_uri(fig)
+        for kind, draw in (("trace", trace_figure), ("rank", rank_figure)):
+            png = draw(tree)  # hierarchical fits: the group level's convergence
+            if png is not None:
+                figures[f"{kind}_{name}"] = "data:image/png;base64," + base64.b64encode(png).decode()
         weak = weak_parameters(tree)
         overlay = plot_prior_posterior(tree, title=name, weak=weak, max_participants=MAX_PARTICIPANTS)
         if overlay is not None:
@@ -587,6 +592,9 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                     for k, v in m["group"].items()]
             out.append(_table(grow, [("parameter", "group parameter"), ("mean", "mean"), ("low", "3%"),
                                      ("high", "97%")], digits={"mean": 3, "low": 3, "high": 3}))
+            out.append("<p>Group level: per-chain distributions (ECDF) and traces, then rank plots (flat when the "
+                       "chains mix).</p>" + _img(figures, f"trace_{name}", f"group-level traces of {name}")
+                       + _img(figures, f"rank_{name}", f"group-level rank plots of {name}"))
         out.append(f"<details {'open' if len(prow) <= 40 else ''}><summary>Posteriors (mean, 94% interval; "
                    f"{len(prow)} rows)</summary>" +
                    _table(prow, [("parameter", "parameter"), ("participant", "participant"), ("mean", "mean"),

@@ -318,6 +318,12 @@ def test_hierarchical_fits_show_their_group_level(data, model_files, tmp_path):
     group = content["models"]["tiny-forgetful"]["group"]
     assert group["timescale_median"]["low_94"] <= group["timescale_median"]["high_94"]
     assert "Group level" in _model_section(html, "tiny-descriptive")  # link parameters have a group level too
+    # trace and rank plots of the group level, one pair per model, embedded PNGs
+    for model in ("tiny-forgetful", "tiny-descriptive"):
+        section = _model_section(html, model)
+        for kind in ("traces", "rank plots"):
+            tag = re.search(rf'<img src="data:image/png;base64,([^"]+)" alt="group-level {kind} of {model}">', section)
+            assert tag is not None and base64.b64decode(tag.group(1))[:8] == b"\x89PNG\r\n\x1a\n", (model, kind)
 
 
 @pytest.mark.parametrize(("lo", "hi"), [(0.5, 8), (20, 500), (225, 257), (0.3, 30), (1, 1000), (1e-3, 1e6)])
