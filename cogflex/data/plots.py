@@ -27,6 +27,22 @@ def _style(ax):
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def panel_style(ax, title: str) -> None:
+    """A small-multiples panel: title, small tick labels, no top/right spines (report figures)."""
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def finish_grid(fig, axes, used: int, title: str):
+    """Hide the grid's unused panels, add the title, lay out; returns ``fig``."""
+    for ax in axes.ravel()[used:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _per_participant(table, key: str, order: list, value: str, *, xlabel: str, ylabel: str, title: str,
                      ticks: list[str], path, zero_line: bool = False):
     """One line per participant (and a thick pooled line) of ``value`` over the ``order`` of ``key``."""

@@ -367,3 +367,29 @@ def test_methods_paragraph_is_written_from_the_fits(report, fits):
     assert f"pymc {content['software']['pymc']}" in joined
     for cited in ("Sandbrink", "Abril-Pla", "Kumar", "Vehtari", "Yao", "Hoffman"):
         assert cited in methods[-1]
+
+
+def test_synthetic_data_with_known_parameters_get_estimated_vs_true(fits, comparison, trial_file, tmp_path):
+    """A params.json next to the data file (as simulate-data writes it): estimated vs true per model."""
+    from cogflex.data import load_trials
+
+    copy = tmp_path / "sim.csv"
+    shutil.copyfile(trial_file, copy)
+    truth = {"sim01": 7.0, "sim02": 20.0}
+    (tmp_path / "sim.params.json").write_text(json.dumps({"model": "tiny-forgetful", "parameters": {
+        "timescale": truth, "rt_sigma": {"sim01": 0.3, "sim02": 0.3}, "not_fitted": {"sim01": 1.0}}}))
+    content = write_report(fits, comparison, tmp_path / "r.html", ppc=None, ppc_note="not requested",
+                           data=load_trials(copy, "ebb-and-flow"))
+    t = content["models"]["tiny-forgetful"]["truth"]
+    assert t["generating_model"] == "tiny-forgetful" and t["file"].endswith("sim.params.json")
+    rows = {r["parameter"]: r for r in t["summary"]}
+    assert set(rows) == {"timescale", "rt_sigma"} and rows["timescale"]["participants"] == 2
+    post = content["models"]["tiny-forgetful"]["parameters"]["timescale"]
+    covered = [post[p]["low_94"] <= v <= post[p]["high_94"] for p, v in truth.items()]
+    assert rows["timescale"]["coverage_94"] == pytest.approx(np.mean(covered))
+    section = _model_section((tmp_path / "r.html").read_text(), "tiny-forgetful")
+    assert "Estimated vs true" in section and 'alt="estimated vs true, tiny-forgetful"' in section
+    # the descriptive model shares rt_sigma with the truth file: compared too; no params file, no section
+    assert {r["parameter"] for r in content["models"]["tiny-descriptive"]["truth"]["summary"]} == {"rt_sigma"}
+    plain = write_report(fits, comparison, tmp_path / "p.html", ppc=None, ppc_note="not requested")
+    assert all(m["truth"] is None for m in plain["models"].values())
