@@ -1,6 +1,6 @@
 """A methods paragraph written from a report's content: what a paper's methods section says about the fits.
 
-:func:`methods_text` turns the report's JSON content (:func:`cogflex.report.report_content`) into plain
+:func:`methods_text` turns the report's JSON content (:func:`cogflex.report.build_report`) into plain
 paragraphs — data and cleaning, the task mapping, the models and their priors, the sampler settings, the
 diagnostics actually obtained, the comparison, the software versions — and :data:`REFERENCES`, the works
 to cite. Every number in it is read from the fits; nothing is assumed. The report shows the text in its
