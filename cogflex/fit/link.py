@@ -38,7 +38,7 @@ def _np_softplus(x):
 #: numpy as an array namespace of the link formulas.
 NUMPY = SimpleNamespace(name="numpy", log=np.log, where=np.where, softplus=_np_softplus, floor=np.floor,
                         clip=np.clip, as_index=lambda a: np.asarray(a).astype(np.int64), take=np.take,
-                        stack=np.stack, tensordot=np.tensordot)
+                        stack=np.stack, tensordot=np.tensordot, constant=np.asarray)
 
 
 def pytensor_namespace() -> SimpleNamespace:
@@ -47,7 +47,7 @@ def pytensor_namespace() -> SimpleNamespace:
 
     return SimpleNamespace(name="pytensor", log=pt.log, where=pt.switch, softplus=pt.softplus, floor=pt.floor,
                            clip=pt.clip, as_index=lambda a: pt.cast(a, "int64"), take=pt.take,
-                           stack=pt.stack, tensordot=pt.tensordot)
+                           stack=pt.stack, tensordot=pt.tensordot, constant=pt.constant)
 
 
 @dataclass(frozen=True)

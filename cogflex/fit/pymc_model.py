@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cogflex.fit.interpolate import interpolate
+from cogflex.fit.interpolate import interpolate, interpolate_grouped, pad_tables
 from cogflex.fit.link import pytensor_namespace
 from cogflex.fit.models.parameters import Prior
 from cogflex.fit.prepare import FitData, covariates
@@ -102,6 +102,19 @@ def _coefficient_block(name: str, block, hierarchical: bool, group_sd: float):
     return pm.Deterministic(name, mu + sd * z, dims=("participant", term_dim))
 
 
+def _pads_cheaply(tables: list[np.ndarray]) -> bool:
+    """Whether several participants' tables are read per participant (:func:`interpolate_grouped`).
+
+    Padding every participant to the longest one's trials must cost at most a quarter more memory than the
+    concatenated tables (participants with similar trial counts, as in a lab study); otherwise each trial
+    is read on its own.
+    """
+    if len(tables) < 2:
+        return False
+    counts = np.array([t.shape[-2] for t in tables])
+    return bool(counts.max() * len(counts) <= 1.25 * counts.sum())
+
+
 def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, hierarchical: bool = False,
                 window=None):
     """The PyMC model of ``model`` on ``fd``; returns ``(pymc_model, pointwise_logp)``.
@@ -132,7 +145,11 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
         positions = [_grid_position(name, gp, hierarchical, hs.position_sd, b, covs, hs.covariate_slope_sd)
                      for (name, gp), b in zip(model.grid.items(), bounds)]
         # one participant: every trial at the same position (the interpolation's fast path)
-        positions = [p[0] if len(fd.participants) == 1 else p[pidx] for p in positions]
+        grouped = model.uses_network and tables is not None and _pads_cheaply(tables)
+        if len(fd.participants) == 1:
+            positions = [p[0] for p in positions]
+        elif not grouped:
+            positions = [p[pidx] for p in positions]
         if window is not None:
             positions = [window.local(d, p) for d, p in enumerate(positions)]
         for name, block in model.coefficients.items():
@@ -141,9 +158,14 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
         if model.uses_network:
             if tables is None or len(tables) != len(fd.participants):
                 raise ValueError(f"the {model.name} model needs one predictor table per participant")
-            table = np.concatenate(tables, axis=-2)
-            flat = pt.constant(table.reshape(-1, table.shape[-1]), name="predictor_table")
-            values = interpolate(xp, flat, table.shape[:-2], table.shape[-2], positions, model.interpolation)
+            if grouped:
+                padded, rows = pad_tables(tables)
+                values = interpolate_grouped(xp, padded, tables[0].shape[:-2],
+                                             positions, rows, model.interpolation)
+            else:
+                table = np.concatenate(tables, axis=-2)
+                flat = pt.constant(table.reshape(-1, table.shape[-1]), name="predictor_table")
+                values = interpolate(xp, flat, table.shape[:-2], table.shape[-2], positions, model.interpolation)
             columns.update({name: values[:, k] for k, name in enumerate(model.predictors)})
         pointwise = model.formula.loglik(xp, theta, columns, pt.as_tensor(rt), pt.as_tensor(correct),
                                          pt.as_tensor(min_rt)[pidx])

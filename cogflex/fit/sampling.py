@@ -10,6 +10,8 @@ installed, else PyMC), the pointwise log-likelihood per draw and the exact-vs-in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import sys
 import threading
 import time
@@ -25,7 +27,7 @@ from cogflex.fit.refine import box_positions, recentre, refine_grid, window_edge
 from cogflex.fit.start import check_start, find_mode, hierarchical_start, profile_columns, starting_points
 from cogflex.fit.tables import predictor_table
 
-__all__ = ["job_seed", "sample_job", "pointwise_loglik"]
+__all__ = ["as_fitted", "job_seed", "sample_job", "pointwise_loglik"]
 
 #: Sampler statistics kept in the fit (those the sampler provides).
 KEPT_STATS = ("diverging", "energy", "step_size", "n_steps", "tree_depth", "lp", "acceptance_rate",
@@ -39,6 +41,8 @@ def job_seed(seed: int, index: int) -> int:
 
 def _mode_summary(optima) -> dict:
     optima = np.sort(np.asarray(optima)[np.isfinite(optima)])[::-1]
+    if not len(optima):  # no start reached a finite density: check_start says so in one line
+        return {"starts": 0, "best_logp": float("nan"), "starts_at_best": 0, "next_mode_gap": None}
     below = optima < optima[0] - 1.0
     return {"starts": len(optima), "best_logp": float(optima[0]), "starts_at_best": int((~below).sum()),
             "next_mode_gap": float(optima[0] - optima[below][0]) if below.any() else None}
@@ -84,6 +88,27 @@ def pointwise_loglik(pm_model, pointwise, posterior, chains: int, draws: int, n_
     return ll
 
 
+def _sample_nutpie(pm_model, *, initvals, jitter: bool, seed: int, chains: int, tune: int, draws: int,
+                   target_accept: float, progress_bar: bool):
+    """Sample ``pm_model`` with nutpie called directly: chains run in parallel on ``min(chains, CPUs)`` threads.
+
+    Through ``pm.sample(nuts_sampler="nutpie")`` nutpie reports progress to a Python callback, and with that
+    callback only one chain ran at a time (one busy worker thread of two on a 2-core machine, measured on the
+    lab demo); without it every worker runs. Returns nutpie's DataTree (posterior, sample_stats, no warm-up).
+    """
+    import nutpie
+
+    compile_kwargs: dict = {"backend": "numba"}
+    if initvals is not None:
+        compile_kwargs["initial_points"] = initvals
+    if not jitter:
+        compile_kwargs["jitter_rvs"] = set()  # chains start at the start point itself
+    compiled = nutpie.compile_pymc_model(pm_model, **compile_kwargs)
+    cores = min(chains, os.cpu_count() or 1)
+    return nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
+                         target_accept=target_accept, progress_bar=progress_bar, save_warmup=False)
+
+
 def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: int, *, chains: int, tune: int,
           draws: int, label: str):
     """NUTS on ``pm_model`` (nutpie or PyMC); the posterior Dataset. Chains start unjittered at ``initvals``."""
@@ -96,16 +121,19 @@ def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: in
         kwargs["cores"] = 1
         if with_tables:
             kwargs["init"] = "adapt_diag"  # no jitter of the starting point
-    elif with_tables:
-        kwargs["compile_kwargs"] = {"jitter_rvs": set()}
     terminal = sys.stderr.isatty()
     with warnings.catch_warnings(), _heartbeat(f"{label}: sampling {chains} chains x {tune}+{draws}",
                                                options.progress and not terminal):
         warnings.simplefilter("ignore", UserWarning)
         try:
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler=sampler,
-                              progressbar=options.progress and terminal, model=pm_model,
-                              compute_convergence_checks=False, **kwargs)
+            if sampler == "nutpie":
+                idata = _sample_nutpie(pm_model, initvals=initvals, jitter=not with_tables, seed=seed, chains=chains,
+                                       tune=tune, draws=draws, target_accept=options.target_accept,
+                                       progress_bar=options.progress and terminal)
+            else:
+                idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler=sampler,
+                                  progressbar=options.progress and terminal, model=pm_model,
+                                  compute_convergence_checks=False, **kwargs)
         except KeyboardInterrupt:
             raise InterruptedFit("sampling interrupted: nothing was written") from None
         except (RuntimeError, ValueError) as exc:
@@ -125,6 +153,7 @@ def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: in
 def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: int) -> dict:
     """Sample one job; returns the posterior, sample stats, pointwise log-likelihood, seeds, checks and timings."""
     t0 = time.perf_counter()
+    model = as_fitted(model, options.hierarchical)
     tables = None
     if model.uses_network:
         tables = [predictor_table(model, seq, cache_dir=cache_dir, progress=options.progress) for seq in fd.sequences]
@@ -148,8 +177,11 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
     t_mode = t1 - t_mode
     who = "+".join(fd.participants) if len(fd.participants) <= 3 else f"{len(fd.participants)} participants"
     label = f"{model.name} {who}"
-    if options.hierarchical or (tables is not None and initvals is None):
-        check_start(pm_model, initvals, label)  # a one-line error instead of the sampler's failure
+    searched = mode_search is not None and np.isfinite(mode_search["best_logp"])
+    if (options.hierarchical or (tables is not None and initvals is None)) and not searched:
+        # a one-line error instead of the sampler's failure (a mode search that ended at a finite density has
+        # already evaluated the density and its gradient there)
+        check_start(pm_model, initvals, label)
 
     def nuts(pm_model, initvals, seed, **settings):
         return _nuts(pm_model, options, sampler, tables is not None, initvals, seed, label=label, **settings)
@@ -192,6 +224,13 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
             "seconds": {"tables": t_tables, "mode_search": t_mode, "refinement": t_refine, "sampling": t_sample,
                         "total": time.perf_counter() - t0},
             "sampler": sampler}
+
+
+def as_fitted(model, hierarchical: bool):
+    """The model as a fit samples it: hierarchical fits read the tables with ``[hierarchy] interpolation``."""
+    if hierarchical and model.uses_network and model.grid:
+        return dataclasses.replace(model, interpolation=model.hierarchy.interpolation)
+    return model
 
 
 def refines(model, fd: FitData, options) -> bool:

@@ -166,7 +166,9 @@ def test_log_likelihood_is_the_models_likelihood_at_a_draw(fitted, trials):
     """
     from cogflex.fit.models import load_model
 
-    spec = load_model(fitted["spec_path"])
+    from cogflex.fit.sampling import as_fitted
+
+    spec = as_fitted(load_model(fitted["spec_path"]), fitted["hierarchical"])  # hierarchical: cubic tables
     fd = prepare(trials)
     tree = fitted["result"].tree
     windows = fitted_windows(tree)
@@ -216,6 +218,18 @@ def test_interrupted_sampling_writes_nothing(variant, hierarchical, trials, tmp_
     assert not [p for p in written if p.endswith((".nc", ".summary.json", ".part"))]
     # only the network's predictor tables may be cached (they are inputs, not results)
     assert all(p.startswith(".cache/predictors-") for p in written)
+
+
+def test_interrupted_nutpie_sampling_writes_nothing(trials, tmp_path, monkeypatch):
+    """cogflex calls nutpie directly (not through pm.sample): an interrupt there is handled the same way."""
+    import nutpie
+
+    monkeypatch.setattr(nutpie, "sample", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    out = tmp_path / "out"
+    with pytest.raises(InterruptedFit, match="nothing was written"):
+        fit(trials, write_model(tmp_path, "descriptive"), out=out,
+            options=FitOptions(**{**OPTIONS, "sampler": "nutpie"}))
+    assert not out.exists() or not [p for p in _written(out) if p.endswith((".nc", ".summary.json", ".part"))]
 
 
 def test_interrupted_fit_exits_130_on_the_command_line(trials, tmp_path, monkeypatch, capsys):

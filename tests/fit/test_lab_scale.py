@@ -7,6 +7,7 @@ refined by one mode search; a start with a non-finite density is refused in one 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -68,6 +69,9 @@ def test_lab_data_fit_hierarchically_from_a_group_level_start(lab, tmp_path):
     ll = tree["log_likelihood"]["trial"]
     assert ll.shape == (2, 40, fd.n_trials) and np.isfinite(ll.values).all()
     assert result.summary["hierarchical"] is True
+    # hierarchical fits read the tables with the group level's interpolant (cubic), checked with the same one
+    checks = json.loads(tree.attrs["interpolation_check"])
+    assert len(checks) == PARTICIPANTS and {c["interpolation"] for c in checks} == {"cubic"}
     # the group level in the summary: group means, spreads, the age slope, medians on the parameters' scales
     group = result.summary["group"]
     for name in ("gate_timescale_mu", "gate_timescale_sd", "gate_timescale_age_slope", "gate_timescale_median",
@@ -115,13 +119,13 @@ def test_a_start_without_a_finite_density_is_one_line(lab):
 
 def test_a_sampler_that_finds_no_start_is_one_line(lab, tmp_path, monkeypatch):
     """nutpie's "All initialization points failed" (then, in the reported case, a segfault) becomes a FitError."""
-    import pymc
+    import nutpie
 
     def refuse(*args, **kwargs):
         raise RuntimeError("All initialization points failed\n\nCaused by:\n    Logp function returned error: "
                            "bad initial gradient: Invalid initial point")
 
-    monkeypatch.setattr(pymc, "sample", refuse)
+    monkeypatch.setattr(nutpie, "sample", refuse)  # cogflex calls nutpie directly (its chains run in parallel)
     options = FitOptions(draws=30, tune=10, chains=1, seed=4, sampler="nutpie", progress=False, hierarchical=True)
     with pytest.raises(FitError) as info:
         fit(lab["data"], lab["spec_path"], options=options, out=tmp_path)
@@ -180,6 +184,11 @@ def test_covariate_errors_are_one_line(lab):
         prepare(lab["data"].with_trials(lab["data"].trials.assign(age=30.0))).covariate("age")
     with pytest.raises(ConfigError, match="unknown participant covariate 'height'"):
         write_model_dict_with(lab, {"covariates": ["height"]})
+    with pytest.raises(ConfigError, match="interpolation: must be cubic or linear"):
+        write_model_dict_with(lab, {"interpolation": "spline"})
+    # the default interpolant stays out of the recorded spec; another one is recorded
+    assert "interpolation" not in lab["spec"].to_dict()["hierarchy"]
+    assert write_model_dict_with(lab, {"interpolation": "linear"}).to_dict()["hierarchy"]["interpolation"] == "linear"
 
 
 def write_model_dict_with(lab, hierarchy: dict):

@@ -235,6 +235,46 @@ def test_interpolation_gradient_is_the_cell_slope():
     np.testing.assert_allclose(grad([0.5]), [(table[2, :, 0] - table[1, :, 0]).sum() * 3], rtol=1e-10)
 
 
+@pytest.mark.parametrize("method", ["linear", "cubic"])
+def test_grouped_interpolation_reads_each_participant_at_its_own_position(method):
+    """Hierarchical fits read padded per-participant tables (weights once per participant): the same values and
+    gradients as the per-trial read of the concatenated tables, participants of unequal trial counts."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from cogflex.fit.interpolate import interpolate, interpolate_grouped, pad_tables
+    from cogflex.fit.link import pytensor_namespace
+
+    rng = np.random.default_rng(4)
+    tables = [rng.normal(size=(5, 4, n, 2)) for n in (7, 3, 9)]
+    padded, rows = pad_tables(tables)
+    assert padded.shape == (3 * 20, 9, 2) and len(rows) == 19
+    pidx = np.repeat(np.arange(3), [7, 3, 9])
+    flat = pt.constant(np.concatenate(tables, axis=-2).reshape(-1, 2))
+    pos = [pt.dvector("a"), pt.dvector("b")]
+    xp = pytensor_namespace()
+    grouped = interpolate_grouped(xp, padded, (5, 4), pos, rows, method)
+    per_trial = interpolate(xp, flat, (5, 4), 19, [p[pidx] for p in pos], method)
+    weights = pt.constant(rng.normal(size=(19, 2)))
+    fn = pytensor.function(pos, [grouped, per_trial, *pt.grad((grouped * weights).sum(), pos),
+                                 *pt.grad((per_trial * weights).sum(), pos)])
+    for a, b in (([0.1, 0.5, 0.93], [0.0, 1.0, 0.37]), ([2 / 4, 1 / 3, 0.999], [0.61, 0.05, 0.5])):
+        g, t, ga, gb, ta, tb = fn(np.array(a), np.array(b))
+        np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose([ga, gb], [ta, tb], rtol=1e-10, atol=1e-10)
+    # the third participant at a node reads that node's own trials
+    g = fn(np.array([0.2, 0.2, 0.5]), np.array([0.3, 0.3, 1 / 3]))[0]
+    np.testing.assert_allclose(g[10:], tables[2][2, 1], rtol=1e-12)
+
+
+def test_tables_of_very_unequal_length_are_read_per_trial():
+    from cogflex.fit.pymc_model import _pads_cheaply
+
+    assert _pads_cheaply([np.zeros((3, n, 2)) for n in (500, 480, 510)])
+    assert not _pads_cheaply([np.zeros((3, n, 2)) for n in (500, 480, 5000)])
+    assert not _pads_cheaply([np.zeros((3, 500, 2))])
+
+
 # -- the cubic (C1) interpolant, the models' default ------------------------------------------------------------
 
 

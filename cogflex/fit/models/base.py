@@ -169,6 +169,8 @@ class CognitiveModel:
             hierarchy.pop("covariates", None)
             if hierarchy.get("covariate_slope_sd") == 1.0:
                 hierarchy.pop("covariate_slope_sd")
+        if isinstance(hierarchy, dict) and hierarchy.get("interpolation") == "cubic":
+            hierarchy.pop("interpolation")  # the default, as in specs written before the option
         return {"kind": self.family, **data}
 
     def validate_observation(self) -> None:
