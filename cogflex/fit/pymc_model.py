@@ -144,7 +144,8 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
         covs = {c: fd.covariate(c) for c in hs.covariates} if hierarchical else {}
         positions = [_grid_position(name, gp, hierarchical, hs.position_sd, b, covs, hs.covariate_slope_sd)
                      for (name, gp), b in zip(model.grid.items(), bounds)]
-        # one participant: every trial at the same position (the interpolation's fast path)
+        # one participant: every trial at the same position (the interpolation's fast path); several with
+        # similar trial counts: one position per participant (grouped read); otherwise one per trial
         grouped = model.uses_network and tables is not None and _pads_cheaply(tables)
         if len(fd.participants) == 1:
             positions = [p[0] for p in positions]

@@ -165,7 +165,6 @@ def test_log_likelihood_is_the_models_likelihood_at_a_draw(fitted, trials):
     so the check also catches a job's values attributed to the other participant's observations.
     """
     from cogflex.fit.models import load_model
-
     from cogflex.fit.sampling import as_fitted
 
     spec = as_fitted(load_model(fitted["spec_path"]), fitted["hierarchical"])  # hierarchical: cubic tables

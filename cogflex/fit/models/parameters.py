@@ -151,8 +151,10 @@ class Hierarchy:
         for name in ("position_sd", "link_sd", "covariate_slope_sd"):
             if getattr(self, name) <= 0:
                 raise ConfigError(name, f"must be positive, got {getattr(self, name)}")
-        if self.interpolation not in ("cubic", "linear"):
-            raise ConfigError("interpolation", f"must be cubic or linear, got {self.interpolation!r}")
+        from cogflex.fit.interpolate import INTERPOLANTS
+
+        if self.interpolation not in INTERPOLANTS:
+            raise ConfigError("interpolation", f"must be {' or '.join(INTERPOLANTS)}, got {self.interpolation!r}")
         object.__setattr__(self, "covariates", tuple(self.covariates))
         for c in self.covariates:
             if c not in COVARIATES:
