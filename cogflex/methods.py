@@ -30,6 +30,9 @@ REFERENCES = {
            "cross-validation and WAIC. Statistics and Computing, 27(5), 1413-1432.",
     "psis": "Vehtari, A., Simpson, D., Gelman, A., Yao, Y., & Gabry, J. (2024). Pareto smoothed importance sampling. "
             "Journal of Machine Learning Research, 25(72), 1-58.",
+    "pit": "Gelfand, A. E., Dey, D. K., & Chang, H. (1992). Model determination using predictive distributions with "
+           "implementation via sampling-based methods. In Bayesian Statistics 4 (pp. 147-167). Oxford University "
+           "Press.",
     "stacking": "Yao, Y., Vehtari, A., Simpson, D., & Gelman, A. (2018). Using stacking to average Bayesian "
                 "predictive distributions. Bayesian Analysis, 13(3), 917-1007.",
     "rhat": "Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021). Rank-normalization, "
@@ -73,7 +76,14 @@ def methods_text(content: dict) -> list[str]:
         priors = "; ".join(f"{r['parameter']} ~ {r['prior']}" + (f" ({r['grid']})" if r.get("grid") else "")
                            for r in m.get("priors", []))
         s = m["sampler"]
-        kind = ("a hierarchical model (group-level distributions with non-centred participant offsets)"
+        hs = spec.get("hierarchy") or {}
+        pooled = ", ".join(hs.get("pooled") or [])
+        rt_coords = (" (rt_intercept and rt_sigma sampled as each participant's median RT above their fastest RT "
+                     "and RT spread, with the Jacobian of the change of variables: the same model in coordinates "
+                     "that the RT shift does not move)"
+                     if hs.get("rt_coordinates", "location-spread") == "location-spread" else "")
+        kind = ("a hierarchical model (group-level distributions with non-centred participant offsets"
+                + (f"; {pooled} shared by all participants" if pooled else "") + f"){rt_coords}"
                 if s.get("hierarchical") else "each participant separately")
         d = m.get("diagnostics_overall", {})
         diag = (f"maximum R-hat {_n(d.get('rhat_max', float('nan')))}, minimum bulk ESS "
@@ -95,7 +105,10 @@ def methods_text(content: dict) -> list[str]:
             "participant and pooled, with stacking weights (Yao et al., 2018). A model was called the winner only "
             "when it led by more than two standard errors of the pointwise difference and both fits passed the "
             "diagnostics (R-hat <= 1.01, bulk ESS >= 400, no divergences, E-BFMI >= 0.3, Pareto k > 0.7 on at most "
-            f"1% of trials). Pooled, {best.get('model')} ranked first (ELPD-LOO {_n(best.get('elpd_loo', 0.0), 6)}).")
+            f"1% of trials). Pooled, {best.get('model')} ranked first (ELPD-LOO {_n(best.get('elpd_loo', 0.0), 6)})."
+            + (" The calibration of the RT predictions was checked with LOO-PIT values (Gelfand et al., 1992; "
+               "Vehtari et al., 2017): the PSIS-LOO expectation of each trial's RT CDF at the observed RT."
+               if content.get("loo_pit") else ""))
     versions = ", ".join(f"{k} {v}" for k, v in software.items() if k not in ("platform",) and v != "not installed")
     paras.append(f"Software: {versions}; PyMC (Abril-Pla et al., 2023), "
                  "ArviZ (Kumar et al., 2019), NUTS (Hoffman & Gelman, 2014). The network model follows Sandbrink et "

@@ -28,7 +28,11 @@ import pandas as pd
 from cogflex.fit.compare import PARETO_K_BAD, Comparison, FitSet
 from cogflex.io import atomic_path, json_ready, write_json
 from cogflex.methods import methods_text
-from cogflex.report_figures import _log_ticks  # noqa: F401  (re-exported for tests)
+from cogflex.report_figures import (
+    _log_ticks,  # noqa: F401  (re-exported for tests)
+    loo_pit_figure,
+    loo_pit_summary,
+)
 from cogflex.report_figures import comparison_figure as _comparison_figure
 from cogflex.report_figures import figure_uri as _figure_uri
 from cogflex.report_figures import posterior_figure as _posterior_figure
@@ -165,6 +169,9 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
             if (ppc["participant"].astype(str) == pid).any():
                 figures[f"ppc_{pid}"] = _figure_uri(plot_ppc(ppc, pid))
         ppc_records = ppc.to_dict(orient="records")
+    pits = {name: tree["loo_pit"]["rt"].values for name, tree in fits.trees.items() if "loo_pit" in tree.children}
+    if pits:
+        figures["loo_pit"] = _figure_uri(loo_pit_figure(pits))
     interpolation = {name: {str(c["participant"]): float(c["difference"]) for c in m_summary}
                      for name, m_summary in ((n, json.loads(t.attrs.get("interpolation_check", "[]")))
                                              for n, t in fits.trees.items())}
@@ -183,6 +190,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
                                                        comparison.pairwise.to_dict(orient="records"),
                                                        interpolation, participants)},
         "ppc": {"settings": ppc_settings or {}, "note": ppc_note, "table": ppc_records},
+        "loo_pit": {name: loo_pit_summary(pit) for name, pit in pits.items()},
         "software": software_versions(),
         "pipeline": pipeline,
     }
@@ -448,6 +456,22 @@ def write_html(report: dict, figures: dict, path: str | Path) -> Path:
                 + "</details>")
     else:
         out.append(f"<p class='warn'>No posterior predictive checks: {e(ppc.get('note') or 'not requested')}.</p>")
+
+    if report.get("loo_pit"):
+        out.append("<h3>Calibration of the RT predictions (LOO-PIT)</h3><p>For every trial, where its observed RT "
+                   "falls in the model's predictive RT distribution for that trial when the trial is left out "
+                   "(PSIS-LOO weights on the shifted log-normal's CDF, per posterior draw). A calibrated model gives "
+                   "uniform values: its curve stays in the grey band. A curve above zero on the left half and below "
+                   "on the right (too many values near 0 and 1) means predictive distributions too narrow, the mirror "
+                   "image too wide; a curve on one side throughout, RTs predicted too slow (above zero) or too fast "
+                   "(below). "
+                   "The band assumes independent values; with thousands of trials small deviations are visible "
+                   "and the ranking of models matters more than the band.</p>")
+        out.append(_img(figures, "loo_pit", "LOO-PIT of the RT predictions"))
+        rows = [{"model": name, **v} for name, v in report["loo_pit"].items()]
+        out.append(_table(rows, [("model", "model"), ("ks", "largest ECDF distance"), ("band", "95% band"),
+                                 ("below_5", "share below 0.05"), ("above_95", "share above 0.95"),
+                                 ("n", "trials")], digits={"ks": 3, "band": 3, "below_5": 3, "above_95": 3}))
 
     out.append("<h2 id='models'>Models</h2>")
     for name, m in report["models"].items():

@@ -1,7 +1,7 @@
 """Figures of the model-comparison report (:mod:`cogflex.report`).
 
-The forest plot of the posteriors per participant, the ELPD-difference figure, and the PNG data URIs they are
-embedded as.
+The forest plot of the posteriors per participant, the ELPD-difference figure, the LOO-PIT calibration of the
+RT predictions, and the PNG data URIs they are embedded as.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import numpy as np
 
 from cogflex.fit.compare import Comparison
 
-__all__ = ["figure_uri", "posterior_figure", "comparison_figure"]
+__all__ = ["figure_uri", "posterior_figure", "comparison_figure", "loo_pit_summary", "loo_pit_figure"]
+
+#: Kolmogorov-Smirnov 95% critical value times sqrt(n): the simultaneous band of an ECDF of n uniform values.
+KS_95 = 1.358
 
 
 def figure_uri(fig) -> str:
@@ -111,6 +114,49 @@ def comparison_figure(comparison: Comparison):
     ax.invert_yaxis()
     ax.set_xlabel("ELPD difference to the best model of each row (error bars: 2 SE of the difference)")
     ax.legend(fontsize=8, loc="lower left")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def loo_pit_summary(pit: np.ndarray) -> dict:
+    """Calibration of one model's RT predictions from its LOO-PIT values (one per trial).
+
+    ``ks``: the largest distance of their ECDF from the uniform one, ``band``: the 95% simultaneous band of
+    that distance for independent uniform values (Kolmogorov-Smirnov), ``below_5`` / ``above_95``: the shares
+    of trials whose RT lies in the lowest / highest 5% of its leave-one-out predictive distribution (5% each
+    when calibrated).
+    """
+    pit = np.sort(np.asarray(pit, dtype=float))
+    n = pit.size
+    grid = np.arange(1, n + 1) / n
+    ks = float(max(np.max(grid - pit), np.max(pit - (grid - 1.0 / n)))) if n else float("nan")
+    return {"n": int(n), "ks": ks, "band": KS_95 / np.sqrt(n) if n else float("nan"),
+            "below_5": float(np.mean(pit < 0.05)), "above_95": float(np.mean(pit > 0.95))}
+
+
+def loo_pit_figure(pits: dict[str, np.ndarray]):
+    """ECDF of each model's LOO-PIT values minus the uniform CDF, with the 95% simultaneous band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cogflex.fit.ppc import model_colors
+
+    colors = model_colors(list(pits))
+    u = np.linspace(0.0, 1.0, 201)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    n = min(len(p) for p in pits.values())
+    band = KS_95 / np.sqrt(n)
+    ax.fill_between(u, -band, band, color="0.88", label="95% band (uniform)")
+    for model, pit in pits.items():
+        ecdf = np.searchsorted(np.sort(pit), u, side="right") / len(pit)
+        ax.plot(u, ecdf - u, color=colors[model], lw=1.6, label=model)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("LOO-PIT of the RT")
+    ax.set_ylabel("ECDF - uniform")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

@@ -35,10 +35,16 @@ def _np_softplus(x):
     return np.logaddexp(0.0, x)
 
 
+def _np_normal_cdf(x):
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
 #: numpy as an array namespace of the link formulas.
 NUMPY = SimpleNamespace(name="numpy", log=np.log, where=np.where, softplus=_np_softplus, floor=np.floor,
                         clip=np.clip, as_index=lambda a: np.asarray(a).astype(np.int64), take=np.take,
-                        stack=np.stack, tensordot=np.tensordot, constant=np.asarray)
+                        stack=np.stack, tensordot=np.tensordot, constant=np.asarray, normal_cdf=_np_normal_cdf)
 
 
 def pytensor_namespace() -> SimpleNamespace:
@@ -47,7 +53,8 @@ def pytensor_namespace() -> SimpleNamespace:
 
     return SimpleNamespace(name="pytensor", log=pt.log, where=pt.switch, softplus=pt.softplus, floor=pt.floor,
                            clip=pt.clip, as_index=lambda a: pt.cast(a, "int64"), take=pt.take,
-                           stack=pt.stack, tensordot=pt.tensordot, constant=pt.constant)
+                           stack=pt.stack, tensordot=pt.tensordot, constant=pt.constant,
+                           normal_cdf=lambda x: 0.5 * pt.erfc(-x / np.sqrt(2.0)))
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,15 @@ class LinearLink:
         """Pointwise joint log density of (correct, RT in s); ``fastest`` is the participant's fastest kept RT."""
         eta, mu = self.linear_predictors(theta, columns)
         return observation_loglik(xp, rt, correct, eta, mu, theta["rt_sigma"], theta["rt_shift"] * fastest)
+
+    def rt_cdf(self, xp, theta: dict, columns: dict, rt, fastest):
+        """P(RT <= rt) per trial under the model: the shifted log-normal's CDF.
+
+        RT does not depend on correctness given the parameters, so this is also the RT's CDF given the trial's
+        correctness.
+        """
+        _, mu = self.linear_predictors(theta, columns)
+        return xp.normal_cdf((xp.log(rt - theta["rt_shift"] * fastest) - mu) / theta["rt_sigma"])
 
 
 def observation_loglik(xp, rt, correct, eta, mu, sigma, shift):

@@ -3,7 +3,8 @@
 :func:`build_model` asks the model object for its parameters and link and builds, per participant (or with
 group-level distributions, non-centred, when ``hierarchical``):
 
-- the scalar parameters with their priors;
+- the scalar parameters with their priors (in hierarchical fits a non-centred group distribution, or one
+  value for all participants for those ``[hierarchy] pooled`` names);
 - each grid parameter as a logit-normal position in its box (in hierarchical fits its group mean regressed on
   the model's participant covariates, ``[hierarchy] covariates``), its value a deterministic, its predictors the
   (cubic or multilinear) interpolation of the participant's predictor table (:mod:`cogflex.fit.interpolate`);
@@ -27,33 +28,119 @@ from cogflex.fit.prepare import FitData, covariates
 __all__ = ["build_model"]
 
 
-def _participant_param(name: str, prior: Prior, hierarchical: bool, group_sd: float):
+def _prior_rv(name: str, prior: Prior, dims=None):
+    import pymc as pm
+
+    if prior.dist == "normal":
+        return pm.Normal(name, prior.mu, prior.sigma, dims=dims)
+    if prior.dist == "halfnormal":
+        return pm.HalfNormal(name, prior.sigma, dims=dims)
+    if prior.dist == "lognormal":
+        return pm.LogNormal(name, prior.mu, prior.sigma, dims=dims)
+    return pm.Beta(name, prior.alpha, prior.beta, dims=dims)
+
+
+def _participant_param(name: str, prior: Prior, hierarchical: bool, group_sd: float, *, pooled: bool = False,
+                       centred: bool = False, n: int = 1):
+    """One scalar parameter per participant: its prior, a group distribution, or one shared value.
+
+    Per-participant fits: the prior. Hierarchical fits: a group distribution (non-centred, or ``centred``), or
+    one value shared by all ``n`` participants (``pooled``).
+
+    The group distribution is normal on the parameter's unconstrained scale (the value of a normal prior, the
+    log of a positive and the logit of a (0, 1) parameter), with mean ``<name>_mu`` / ``_logmu`` / ``_logitmu``
+    and spread ``<name>_sd``; non-centred through offsets ``<name>_z``, centred through the per-participant
+    values on that scale (``<name>``, ``<name>_log``, ``<name>_logit``).
+    """
     import pymc as pm
     import pytensor.tensor as pt
 
     dims = "participant"
     if not hierarchical:
-        if prior.dist == "normal":
-            return pm.Normal(name, prior.mu, prior.sigma, dims=dims)
-        if prior.dist == "halfnormal":
-            return pm.HalfNormal(name, prior.sigma, dims=dims)
-        if prior.dist == "lognormal":
-            return pm.LogNormal(name, prior.mu, prior.sigma, dims=dims)
-        return pm.Beta(name, prior.alpha, prior.beta, dims=dims)
-    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
-    sd = pm.HalfNormal(f"{name}_sd", group_sd)
+        return _prior_rv(name, prior, dims)
+    if pooled:
+        return pm.Deterministic(name, pt.repeat(_prior_rv(f"{name}_pooled", prior), n), dims=dims)
     if prior.dist == "normal":
-        mu = pm.Normal(f"{name}_mu", prior.mu, prior.sigma)
-        return pm.Deterministic(name, mu + sd * z, dims=dims)
-    if prior.dist in ("halfnormal", "lognormal"):
-        if prior.dist == "lognormal":
-            mu = pm.Normal(f"{name}_logmu", prior.mu, prior.sigma)
-        else:
-            mu = pm.Normal(f"{name}_logmu", np.log(prior.sigma * 0.8), 1.0)
-        return pm.Deterministic(name, pt.exp(mu + sd * z), dims=dims)
-    mean = prior.alpha / (prior.alpha + prior.beta)
-    mu = pm.Normal(f"{name}_logitmu", np.log(mean / (1 - mean)), 1.0)
-    return pm.Deterministic(name, pm.math.sigmoid(mu + sd * z), dims=dims)
+        mu, scale, inverse = pm.Normal(f"{name}_mu", prior.mu, prior.sigma), "", None
+    elif prior.dist in ("halfnormal", "lognormal"):
+        centre, spread = (prior.mu, prior.sigma) if prior.dist == "lognormal" else (np.log(prior.sigma * 0.8), 1.0)
+        mu, scale, inverse = pm.Normal(f"{name}_logmu", centre, spread), "_log", pt.exp
+    else:
+        mean = prior.alpha / (prior.alpha + prior.beta)
+        mu, scale, inverse = pm.Normal(f"{name}_logitmu", np.log(mean / (1 - mean)), 1.0), "_logit", pm.math.sigmoid
+    sd = pm.HalfNormal(f"{name}_sd", group_sd)
+    if centred:
+        value = pm.Normal(f"{name}{scale}", mu, sd, dims=dims)
+        return value if inverse is None else pm.Deterministic(name, inverse(value), dims=dims)
+    value = mu + sd * pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, value if inverse is None else inverse(value), dims=dims)
+
+
+def rt_reparameterised(model, hierarchical: bool) -> bool:
+    """Whether a fit samples the RT parameters in :func:`_rt_location_spread`'s coordinates.
+
+    Hierarchical fits whose ``rt_intercept`` has a normal and ``rt_sigma`` a log-normal or half-normal prior,
+    neither pooled nor centred, and ``[hierarchy] rt_coordinates = "location-spread"`` (the default).
+    """
+    hs = model.hierarchy
+    priors = model.priors
+    return (hierarchical and hs.rt_coordinates == "location-spread" and priors["rt_intercept"].dist == "normal"
+            and priors["rt_sigma"].dist in ("lognormal", "halfnormal")
+            and not {"rt_intercept", "rt_sigma"} & (set(hs.pooled) | set(hs.centred)))
+
+
+def rt_coordinates(intercept, sigma, shift, fastest):
+    """``(location, spread)`` of :func:`_rt_location_spread` from per-participant values (numpy).
+
+    ``location = log(median RT - fastest RT)`` at the reference predictors (the median RT is ``shift +
+    exp(rt_intercept)``), ``spread = rt_intercept + log(rt_sigma)`` (log of the decision time's median times its
+    log-scale spread: the RTs' spread in seconds, to first order).
+    """
+    excess = np.exp(intercept) + shift - fastest
+    return np.log(np.maximum(excess, 1e-3)), intercept + np.log(sigma)
+
+
+def _rt_location_spread(prior_i: Prior, prior_s: Prior, link_sd: float, shift, fastest: np.ndarray,
+                        start: tuple[np.ndarray, np.ndarray]):
+    """``rt_intercept`` and ``rt_sigma`` per participant, sampled in coordinates that the shift does not move.
+
+    With a few hundred RTs per participant, ``rt_shift``, ``rt_intercept`` and ``rt_sigma`` are strongly
+    correlated (-0.93, +0.75 in the lab demo: a larger shift is matched by a smaller decision time and a wider
+    log spread), and the group distributions of these three parameters make that geometry hard for NUTS
+    (R-hat 1.04, bulk ESS ~100 of 4,000 draws). The RTs pin down two other quantities almost independently of
+    the shift: the median RT above the fastest RT (``location``, log seconds) and the spread in seconds
+    (``spread``); they are sampled instead (flat), and
+    ``rt_intercept = log(fastest + exp(location) - shift)``, ``log rt_sigma = spread - rt_intercept``. The
+    model is unchanged: the group distributions of ``rt_intercept`` (normal) and ``log rt_sigma`` (normal) are
+    added as a potential with the log-Jacobian ``location - rt_intercept`` of the change of coordinates. The
+    group variables keep their names (``rt_intercept_mu``/``_sd``, ``rt_sigma_logmu``/``_sd``).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    dims = "participant"
+    mu_i = pm.Normal("rt_intercept_mu", prior_i.mu, prior_i.sigma)
+    sd_i = pm.HalfNormal("rt_intercept_sd", link_sd)
+    centre, spread_sd = ((prior_s.mu, prior_s.sigma) if prior_s.dist == "lognormal"
+                         else (np.log(prior_s.sigma * 0.8), 1.0))
+    mu_s = pm.Normal("rt_sigma_logmu", centre, spread_sd)
+    sd_s = pm.HalfNormal("rt_sigma_sd", link_sd)
+    location = pm.Flat("rt_location", dims=dims, initval=start[0])
+    spread = pm.Flat("rt_spread", dims=dims, initval=start[1])
+    intercept = pm.Deterministic("rt_intercept", pt.log(pt.as_tensor(fastest) + pt.exp(location) - shift), dims=dims)
+    log_sigma = spread - intercept
+    pm.Potential("rt_group", (pm.logp(pm.Normal.dist(mu_i, sd_i), intercept)
+                              + pm.logp(pm.Normal.dist(mu_s, sd_s), log_sigma) + location - intercept).sum())
+    return intercept, pm.Deterministic("rt_sigma", pt.exp(log_sigma), dims=dims)
+
+
+def _data_rt_start(trials, fastest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Initial ``(location, spread)`` from the data.
+
+    Each participant's median RT, a shift of half the fastest RT and a log spread of 0.3.
+    """
+    median = trials.groupby("pidx")["rt"].median().to_numpy()
+    return rt_coordinates(np.log(np.maximum(median - 0.5 * fastest, 1e-3)), 0.3, 0.5 * fastest, fastest)
 
 
 def _logit(p: float) -> float | None:
@@ -123,7 +210,8 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
     (a :class:`~cogflex.fit.tables.GridWindow`; default the model's whole box; a sub-box only for one
     participant, not hierarchical). The pointwise
     log-likelihood (one entry per observed trial) enters the model as a potential; the same expression is
-    evaluated per posterior draw for ``log_likelihood``.
+    evaluated per posterior draw for ``log_likelihood``, and ``pointwise.tag.rt_cdf`` (each trial's RT CDF at its
+    observed RT) per draw for LOO-PIT.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -135,9 +223,17 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
     min_rt = tr.groupby("pidx")["rt"].min().to_numpy()
     hs = model.hierarchy
     xp = pytensor_namespace()
+    reparameterised = rt_reparameterised(model, hierarchical)
     with pm.Model(coords={"participant": fd.participants}) as pm_model:
-        theta = {name: _participant_param(name, prior, hierarchical, hs.link_sd)[pidx]
-                 for name, prior in model.priors.items()}
+        per = {name: _participant_param(name, prior, hierarchical, hs.link_sd, pooled=name in hs.pooled,
+                                        centred=name in hs.centred, n=len(fd.participants))
+               for name, prior in model.priors.items()
+               if not (reparameterised and name in ("rt_intercept", "rt_sigma"))}
+        if reparameterised:
+            per["rt_intercept"], per["rt_sigma"] = _rt_location_spread(
+                model.priors["rt_intercept"], model.priors["rt_sigma"], hs.link_sd, per["rt_shift"] * min_rt, min_rt,
+                _data_rt_start(tr, min_rt))
+        theta = {name: per[name][pidx] for name in model.priors}
         if window is not None and not window.is_full(model) and len(fd.participants) != 1:
             raise ValueError("a refined grid window covers one participant's table")
         bounds = list(zip(window.lower, window.upper)) if window is not None else [(0.0, 1.0)] * len(model.grid)
@@ -168,7 +264,10 @@ def build_model(model, fd: FitData, *, tables: list[np.ndarray] | None = None, h
                 flat = pt.constant(table.reshape(-1, table.shape[-1]), name="predictor_table")
                 values = interpolate(xp, flat, table.shape[:-2], table.shape[-2], positions, model.interpolation)
             columns.update({name: values[:, k] for k, name in enumerate(model.predictors)})
-        pointwise = model.formula.loglik(xp, theta, columns, pt.as_tensor(rt), pt.as_tensor(correct),
-                                         pt.as_tensor(min_rt)[pidx])
+        fastest = pt.as_tensor(min_rt)[pidx]
+        pointwise = model.formula.loglik(xp, theta, columns, pt.as_tensor(rt), pt.as_tensor(correct), fastest)
         pm.Potential("likelihood", pointwise.sum())
+        # the RT's CDF at the observed RT per trial, for LOO-PIT (evaluated per draw after sampling, like the
+        # pointwise log-likelihood; PyTensor's tag is the variable's scratchpad)
+        pointwise.tag.rt_cdf = model.formula.rt_cdf(xp, theta, columns, pt.as_tensor(rt), fastest)
     return pm_model, pointwise

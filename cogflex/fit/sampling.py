@@ -24,7 +24,14 @@ from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_iden
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.refine import box_positions, recentre, refine_grid, window_edges
-from cogflex.fit.start import check_start, find_mode, hierarchical_start, profile_columns, starting_points
+from cogflex.fit.start import (
+    check_start,
+    find_mode,
+    hierarchical_start,
+    profile_columns,
+    spread_centred_groups,
+    starting_points,
+)
 from cogflex.fit.tables import predictor_table
 
 __all__ = ["as_fitted", "job_seed", "sample_job", "pointwise_loglik"]
@@ -72,20 +79,58 @@ def _heartbeat(label: str, enabled: bool, every: float = 30.0):
         print(f"{label}: done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
 
-def pointwise_loglik(pm_model, pointwise, posterior, chains: int, draws: int, n_trials: int) -> np.ndarray:
-    """The model's own pointwise expression evaluated at every posterior draw: ``(chains, draws, trials)`` float32."""
+def pointwise_loglik(pm_model, pointwise, posterior, chains: int, draws: int, n_trials: int,
+                     *, with_cdf: bool = False):
+    """The model's own pointwise expression evaluated at every posterior draw: ``(chains, draws, trials)`` float32.
+
+    ``with_cdf``: also each trial's RT CDF at its observed RT per draw (``pointwise.tag.rt_cdf``, same shape),
+    returned second, for :func:`loo_pit`.
+    """
     import pytensor
     from pytensor.graph.replace import graph_replace
 
     free = {rv: rv.type() for rv in pm_model.free_RVs}
-    expr = graph_replace([pointwise], free, strict=False)[0]
-    fn = pytensor.function(list(free.values()), expr.astype("float32"), on_unused_input="ignore")
+    outputs = [pointwise, pointwise.tag.rt_cdf] if with_cdf else [pointwise]
+    exprs = [e.astype("float32") for e in graph_replace(outputs, free, strict=False)]
+    fn = pytensor.function(list(free.values()), exprs, on_unused_input="ignore")
     values = [posterior[rv.name].values for rv in pm_model.free_RVs]
-    ll = np.empty((chains, draws, n_trials), dtype=np.float32)
+    out = [np.empty((chains, draws, n_trials), dtype=np.float32) for _ in outputs]
     for c in range(chains):
         for d in range(draws):
-            ll[c, d] = fn(*(v[c, d] for v in values))
-    return ll
+            for array, value in zip(out, fn(*(v[c, d] for v in values))):
+                array[c, d] = value
+    return tuple(out) if with_cdf else out[0]
+
+
+def loo_pit(posterior, log_lik: np.ndarray, rt_cdf: np.ndarray, *, chunk: int = 4000) -> np.ndarray:
+    """LOO-PIT of each trial's RT: ``P(RT_rep <= RT_obs | all other trials)``, one value per trial.
+
+    The expectation of the RT's CDF at the observed RT (the model's closed-form shifted log-normal CDF, per
+    draw) under the leave-one-trial-out posterior, by PSIS (arviz-stats' ``loo_expectation``; r_eff from the
+    posterior's ESS, as ArviZ's ``loo``). Uniform on [0, 1] when the model's RT distributions are calibrated; a
+    U shape means predictive distributions too narrow, a hump too wide, a slope a shifted location. Computed
+    over chunks of trials (arrays ``(chains, draws, trials)``).
+    """
+    import arviz_stats  # noqa: F401 - registers the .azstats accessor
+    import xarray as xr
+
+    from cogflex.fit.checks import quiet_numerics
+
+    n = log_lik.shape[0] * log_lik.shape[1]
+    ess = posterior.azstats.ess(method="mean") if log_lik.shape[0] > 1 else None
+    # relative efficiency of the draws as ArviZ's loo takes it: the posterior's mean ESS over the draws
+    r_eff = 1.0 if ess is None else float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean() / n)
+    dims = ("chain", "draw", "observation")
+    out = np.empty(log_lik.shape[-1])
+    with quiet_numerics():
+        for start in range(0, log_lik.shape[-1], chunk):
+            part = slice(start, start + chunk)
+            cdf = xr.DataArray(rt_cdf[..., part].astype(float), dims=dims)
+            ratios = xr.DataArray(-log_lik[..., part].astype(float), dims=dims)
+            mean, _ = cdf.azstats.loo_expectation(log_ratios=ratios, kind="mean", r_eff=r_eff,
+                                                  sample_dims=["chain", "draw"])
+            out[part] = mean.values
+    return np.clip(out, 0.0, 1.0)
 
 
 def _sample_nutpie(pm_model, *, initvals, jitter: bool, seed: int, chains: int, tune: int, draws: int,
@@ -105,8 +150,19 @@ def _sample_nutpie(pm_model, *, initvals, jitter: bool, seed: int, chains: int, 
         compile_kwargs["jitter_rvs"] = set()  # chains start at the start point itself
     compiled = nutpie.compile_pymc_model(pm_model, **compile_kwargs)
     cores = min(chains, os.cpu_count() or 1)
-    return nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
-                         target_accept=target_accept, progress_bar=progress_bar, save_warmup=False)
+    # in the background: a blocking call holds the GIL for the whole run (no heartbeat lines in logs, Ctrl-C
+    # only at the end); polling keeps both
+    sampler = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains, cores=cores, seed=seed,
+                            target_accept=target_accept, progress_bar=progress_bar, save_warmup=False,
+                            blocking=False)
+    while True:
+        try:
+            return sampler.wait(timeout=0.5)  # TimeoutError while the chains still run
+        except TimeoutError:
+            continue
+        except KeyboardInterrupt:
+            sampler.cancel()
+            raise
 
 
 def _nuts(pm_model, options, sampler: str, with_tables: bool, initvals, seed: int, *, chains: int, tune: int,
@@ -169,6 +225,7 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
         if options.hierarchical:
             # the participants' best nodes carried to the group level, then one search on the whole density
             initvals, optima = find_mode(pm_model, [hierarchical_start(model, fd, tables)], progress=options.progress)
+            initvals = spread_centred_groups(model, pm_model, initvals)  # out of the centred groups' spike
             mode_search = _mode_summary(optima)
         else:
             initvals, optima = find_mode(pm_model, starting_points(model, fd, tables), progress=options.progress)
@@ -207,7 +264,12 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
         post = idata["posterior"].to_dataset()
         refinement.update(window=window.record(model), recentred_from=first.record(model))
     t_sample = time.perf_counter() - t2
-    ll = pointwise_loglik(pm_model, pointwise, post, options.chains, options.draws, fd.n_trials)
+    ll, rt_cdf = pointwise_loglik(pm_model, pointwise, post, options.chains, options.draws, fd.n_trials,
+                                  with_cdf=True)
+    t_pit = time.perf_counter()
+    pit = loo_pit(post, ll, rt_cdf)
+    del rt_cdf
+    t_pit = time.perf_counter() - t_pit
     check = None
     bounds = box_bound_check(model, post)
     if tables is not None:
@@ -218,10 +280,12 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
         refinement["final_at_edge"] = [e["parameter"] for e in edges]
     stats = idata["sample_stats"].to_dataset()
     return {"posterior": post, "sample_stats": stats[[v for v in KEPT_STATS if v in stats]], "log_likelihood": ll,
+            "loo_pit": pit,
             "seed": seed, "mode_search": mode_search, "interpolation_check": check,
             "box_bounds": bounds, "weak_parameters": weakly_identified(model, post),
             "grid_refinement": refinement,
             "seconds": {"tables": t_tables, "mode_search": t_mode, "refinement": t_refine, "sampling": t_sample,
+                        "loo_pit": t_pit,
                         "total": time.perf_counter() - t0},
             "sampler": sampler}
 

@@ -108,6 +108,8 @@ def check_fit(tree: xr.DataTree, path) -> None:
             bad(f"observed_data has no variable {name!r} over the observations")
     if observed.sizes["observation"] != n:
         bad(f"observed_data has {observed.sizes['observation']} trials, log_likelihood {n}")
+    if "loo_pit" in tree.children and tree["loo_pit"].to_dataset().sizes.get("observation") != n:
+        bad(f"loo_pit does not have the log_likelihood's {n} trials")
     seen = set(observed["participant"].values.astype(str))
     if seen != set(participants):
         bad(f"the observed trials' participants {sorted(seen)} are not the fit's participants {participants}")
@@ -156,9 +158,13 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
         "row": ("observation", tr["row"].to_numpy()),
     }, coords=trial_coords)
     groups = {"posterior": post, "sample_stats": stats, "log_likelihood": log_lik, "observed_data": observed}
+    if all(r.get("loo_pit") is not None for r in results):
+        # LOO-PIT of each trial's RT (sampling.loo_pit); units saved before it existed have none
+        pit = np.concatenate([r["loo_pit"] for r in results])
+        groups["loo_pit"] = xr.Dataset({"rt": ("observation", pit)}, coords=trial_coords)
     tree = xr.DataTree.from_dict(groups)
     seconds = {k: float(sum(r["seconds"].get(k, 0.0) for r in results))
-               for k in ("tables", "mode_search", "refinement", "sampling", "total")}
+               for k in ("tables", "mode_search", "refinement", "sampling", "loo_pit", "total")}
     tree.attrs.update({
         "model": model.name,
         "model_family": model.family,

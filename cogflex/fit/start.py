@@ -27,7 +27,7 @@ import numpy as np
 from cogflex.fit.prepare import FitData
 
 __all__ = ["node_profile", "profile_columns", "initial_values", "find_mode", "starting_points",
-           "hierarchical_start", "check_start"]
+           "hierarchical_start", "spread_centred_groups", "check_start"]
 
 #: Link parameters that node_profile maximises, by role.
 _PROFILED = ("acc_intercept", "rt_intercept", "rt_sigma", "rt_shift")
@@ -173,28 +173,83 @@ def hierarchical_start(model, fd: FitData, tables: list[np.ndarray], *, profiles
     Per parameter, the participants' values on the scale the group distribution lives on (the logit box
     position of a grid parameter; log of a positive, logit of a (0, 1) and the value of a real link
     parameter) give the group mean (``*_mu`` / ``*_logmu`` / ``*_logitmu``), the group spread (``*_sd``: their
-    standard deviation, at least 0.1) and the non-centred offsets (``*_z``). Coefficient blocks are left to
-    PyMC's initial point (zero offsets at the prior mean).
+    standard deviation, at least 0.1) and the non-centred offsets (``*_z``, or a centred parameter's values on
+    its unconstrained scale); a ``[hierarchy] pooled`` parameter starts at the participants' median
+    (``*_pooled``). Coefficient blocks are left to PyMC's initial point (zero offsets at the prior mean).
     """
     per = initial_values(model, fd, tables, profiles=profiles)
     out: dict = {}
 
-    def group(mean_name: str, base: str, values: np.ndarray) -> None:
+    def group(mean_name: str, base: str, values: np.ndarray, centred: str | None = None) -> None:
         values = np.asarray(values, dtype=float)
         mu = float(values.mean())
         sd = float(max(values.std(), 0.1))
-        out[mean_name], out[f"{base}_sd"], out[f"{base}_z"] = mu, sd, (values - mu) / sd
+        out[mean_name], out[f"{base}_sd"] = mu, sd
+        if centred is None:
+            out[f"{base}_z"] = (values - mu) / sd
+        else:
+            out[centred] = values  # the sampled per-participant values on the unconstrained scale
 
+    hs = model.hierarchy
     for name in model.grid_names:
         group(f"{name}_mu", name, per[f"{name}_logit"])
     for name, prior in model.priors.items():
         v = np.asarray(per[name], dtype=float)
-        if prior.dist in ("halfnormal", "lognormal"):
-            group(f"{name}_logmu", name, np.log(v))
+        centred = name in hs.centred
+        if name in hs.pooled:
+            out[f"{name}_pooled"] = float(np.median(v))
+        elif prior.dist in ("halfnormal", "lognormal"):
+            group(f"{name}_logmu", name, np.log(v), f"{name}_log" if centred else None)
         elif prior.dist == "beta":
-            group(f"{name}_logitmu", name, np.log(v / (1 - v)))
+            group(f"{name}_logitmu", name, np.log(v / (1 - v)), f"{name}_logit" if centred else None)
         else:
-            group(f"{name}_mu", name, v)
+            group(f"{name}_mu", name, v, name if centred else None)
+    from cogflex.fit.pymc_model import rt_coordinates, rt_reparameterised
+
+    if rt_reparameterised(model, hierarchical=True):
+        # the participants' RT parameters in the coordinates the fit samples (group means and spreads as above)
+        fastest = fd.trials.groupby("pidx")["rt"].min().to_numpy()
+        shift = (out["rt_shift_pooled"] if "rt_shift_pooled" in out else np.asarray(per["rt_shift"])) * fastest
+        out["rt_location"], out["rt_spread"] = rt_coordinates(np.asarray(per["rt_intercept"], dtype=float),
+                                                              np.asarray(per["rt_sigma"], dtype=float), shift, fastest)
+        for name in ("rt_intercept_z", "rt_sigma_z"):
+            out.pop(name, None)
+    return out
+
+
+def spread_centred_groups(model, pm_model, point: dict) -> dict:
+    """``point`` with the group means and spreads of centred group distributions taken from its participants.
+
+    A mode search on a hierarchical density runs into the spike of a centred group distribution (the spread
+    shrinking to zero with every participant at the group mean: the density grows without bound; measured:
+    ``rt_sigma_sd`` 0.14 -> 0.0001), and NUTS started there adapts for a very long time. The participants'
+    values at the mode are kept; each centred group's mean and spread become their mean and standard deviation
+    (at least 0.1) on the group distribution's scale. Centred groups: ``[hierarchy] centred`` and, in
+    location-spread RT coordinates, ``rt_intercept`` and ``rt_sigma``.
+    """
+    from pymc.initial_point import make_initial_point_fn
+
+    from cogflex.fit.pymc_model import rt_reparameterised
+
+    names = list(model.hierarchy.centred)
+    if rt_reparameterised(model, hierarchical=True):
+        names += ["rt_intercept", "rt_sigma"]
+    if not names:
+        return point
+    values = make_initial_point_fn(model=pm_model, overrides=point, jitter_rvs=set())(0)
+    outputs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
+    per = pm_model.compile_fn(outputs, inputs=pm_model.value_vars, point_fn=True, on_unused_input="ignore")(values)
+    out = dict(point)
+    for name, v in zip(names, per):
+        prior = model.priors[name]
+        v = np.asarray(v, dtype=float)
+        if prior.dist in ("halfnormal", "lognormal"):
+            mean, v = f"{name}_logmu", np.log(v)
+        elif prior.dist == "beta":
+            mean, v = f"{name}_logitmu", np.log(v / (1 - v))
+        else:
+            mean = f"{name}_mu"
+        out[mean], out[f"{name}_sd"] = float(v.mean()), float(max(v.std(), 0.1))
     return out
 
 

@@ -133,8 +133,13 @@ def evaluate(model, expr, values: dict) -> np.ndarray:
 
 
 def likelihood_graph(model):
-    """Model log density minus the priors' (Jacobians included in both): the likelihood potential."""
-    return model.logp() - model.logp(vars=model.free_RVs)
+    """Model log density minus the priors' (Jacobians included in both): the likelihood potential.
+
+    The priors include potentials other than ``likelihood`` (the group distributions of hierarchical fits
+    sampled in location-spread coordinates, :func:`cogflex.fit.pymc_model._rt_location_spread`).
+    """
+    priors = [*model.free_RVs, *(p for p in model.potentials if p.name != "likelihood")]
+    return model.logp() - model.logp(vars=priors)
 
 
 def likelihood_part(model, values: dict) -> float:

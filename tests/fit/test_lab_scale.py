@@ -21,7 +21,7 @@ from cogflex.fit.ppc import posterior_predictive_check, ppc_panels
 from cogflex.fit.prepare import prepare
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.simulate import Design, design_trials, model_parameter_names, simulate_trials
-from cogflex.fit.start import check_start, hierarchical_start
+from cogflex.fit.start import check_start, hierarchical_start, initial_values, spread_centred_groups
 from cogflex.fit.tables import predictor_table
 from tests.fit.helpers import write_model
 
@@ -95,14 +95,45 @@ def test_hierarchical_start_carries_the_participants_profiles_to_the_group(lab):
     spec, fd = lab["spec"], prepare(lab["data"])
     tables = [predictor_table(spec, seq) for seq in fd.sequences]
     start = hierarchical_start(spec, fd, tables)
-    for base, mean in (("gate_timescale", "gate_timescale_mu"), ("rt_sigma", "rt_sigma_logmu"),
-                       ("rt_shift", "rt_shift_logitmu"), ("rt_intercept", "rt_intercept_mu")):
+    for base, mean in (("gate_timescale", "gate_timescale_mu"), ("rt_shift", "rt_shift_logitmu")):
         z, sd = start[f"{base}_z"], start[f"{base}_sd"]
         assert z.shape == (PARTICIPANTS,) and sd >= 0.1
         assert abs(float(np.mean(z))) < 1e-9  # offsets centred on the group mean
         assert np.isfinite(start[mean])
+    # rt_intercept and rt_sigma start in the location-spread coordinates the fit samples, at the participants'
+    # own profile values
+    per = initial_values(spec, fd, tables)
+    fastest = fd.trials.groupby("pidx")["rt"].min().to_numpy()
+    shift = np.asarray(per["rt_shift"]) * fastest
+    np.testing.assert_allclose(np.exp(start["rt_location"]), np.exp(per["rt_intercept"]) + shift - fastest,
+                               rtol=1e-9)
+    np.testing.assert_allclose(np.exp(start["rt_spread"]), np.exp(per["rt_intercept"]) * per["rt_sigma"], rtol=1e-9)
+    assert "rt_intercept_z" not in start and np.isfinite(start["rt_intercept_mu"]) and start["rt_sigma_sd"] >= 0.1
     model, _ = build_model(spec, fd, tables=tables, hierarchical=True)
     check_start(model, start, "tiny-flexible")  # finite: no error
+    pooled = replace(spec, hierarchy=replace(spec.hierarchy, pooled=("rt_shift",)))
+    start = hierarchical_start(pooled, fd, tables)
+    assert start["rt_shift_pooled"] == pytest.approx(float(np.median(per["rt_shift"])))
+    assert "rt_shift_z" not in start
+    check_start(build_model(pooled, fd, tables=tables, hierarchical=True)[0], start, "tiny-flexible pooled")
+
+
+def test_the_start_leaves_the_spike_of_centred_group_distributions(lab):
+    """At a collapsed centred group spread the start takes the group mean and spread from the participants."""
+    spec, fd = lab["spec"], prepare(lab["data"])
+    tables = [predictor_table(spec, seq) for seq in fd.sequences]
+    model, _ = build_model(spec, fd, tables=tables, hierarchical=True)
+    point = hierarchical_start(spec, fd, tables)
+    point["rt_sigma_sd"], point["rt_intercept_sd"] = 1e-4, 1e-4  # where a mode search ends up
+    out = spread_centred_groups(spec, model, point)
+    for name in ("rt_location", "rt_spread", "gate_timescale_z", "gate_timescale_sd"):
+        np.testing.assert_array_equal(out[name], point[name])  # participants and non-centred groups kept
+    per = initial_values(spec, fd, tables)
+    # the start's participants are the profile values: their log rt_sigma and rt_intercept give the group
+    assert out["rt_sigma_logmu"] == pytest.approx(np.log(per["rt_sigma"]).mean(), rel=1e-6)
+    assert out["rt_sigma_sd"] == pytest.approx(max(np.log(per["rt_sigma"]).std(), 0.1), rel=1e-6)
+    assert out["rt_intercept_sd"] == pytest.approx(max(np.std(per["rt_intercept"]), 0.1), rel=1e-6)
+    check_start(model, out, "tiny-flexible")
 
 
 def test_a_start_without_a_finite_density_is_one_line(lab):
@@ -189,6 +220,25 @@ def test_covariate_errors_are_one_line(lab):
     # the default interpolant stays out of the recorded spec; another one is recorded
     assert "interpolation" not in lab["spec"].to_dict()["hierarchy"]
     assert write_model_dict_with(lab, {"interpolation": "linear"}).to_dict()["hierarchy"]["interpolation"] == "linear"
+
+
+def test_pooled_centred_and_rt_coordinates_are_checked_and_recorded(lab):
+    with pytest.raises(ConfigError, match="hierarchy.pooled: 'rt_shfit' is not a scalar parameter of the model"):
+        write_model_dict_with(lab, {"pooled": ["rt_shfit"]})
+    with pytest.raises(ConfigError, match="hierarchy.centred: 'gate_timescale' is not a scalar parameter"):
+        write_model_dict_with(lab, {"centred": ["gate_timescale"]})  # grid positions are always non-centred
+    with pytest.raises(ConfigError, match="pooled: a parameter is listed twice"):
+        write_model_dict_with(lab, {"pooled": ["rt_shift", "rt_shift"]})
+    with pytest.raises(ConfigError, match="'rt_shift' is pooled"):
+        write_model_dict_with(lab, {"pooled": ["rt_shift"], "centred": ["rt_shift"]})
+    with pytest.raises(ConfigError, match="rt_coordinates: must be"):
+        write_model_dict_with(lab, {"rt_coordinates": "median"})
+    # defaults stay out of the recorded spec (fits made before the options keep their spec); others are recorded
+    recorded = lab["spec"].to_dict()["hierarchy"]
+    assert not {"pooled", "centred", "rt_coordinates"} & set(recorded)
+    spec = write_model_dict_with(lab, {"pooled": ["rt_shift"], "rt_coordinates": "natural"})
+    assert spec.to_dict()["hierarchy"]["pooled"] == ["rt_shift"]
+    assert spec.to_dict()["hierarchy"]["rt_coordinates"] == "natural"
 
 
 def write_model_dict_with(lab, hierarchy: dict):

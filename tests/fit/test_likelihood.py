@@ -125,8 +125,15 @@ def test_descriptive_pointwise_loglik_matches_numpy(descriptive, trials, fd):
     assert likelihood_part(model, values) == pytest.approx(want.sum(), rel=1e-9)
 
 
+def _natural(model, **hierarchy):
+    """``model`` with its RT parameters sampled in their natural coordinates (non-centred unless ``centred``)."""
+    return dataclasses.replace(model, hierarchy=dataclasses.replace(model.hierarchy, rt_coordinates="natural",
+                                                                    **hierarchy))
+
+
 def test_hierarchical_models_map_group_and_offsets_to_participant_values(descriptive, flexible, trials, fd):
     """Hierarchical link parameters: normal mu + sd z; half-normal exp(logmu + sd z); beta sigmoid(logitmu + sd z)."""
+    descriptive, flexible = _natural(descriptive), _natural(flexible)
     model, pointwise = build_model(descriptive, fd, hierarchical=True)
     z = {name: np.array([0.4, -1.1]) for name in ("acc_intercept", "rt_intercept", "rt_sigma", "rt_shift")}
     values = {"acc_intercept_mu": 2.0, "acc_intercept_sd": 0.5, "rt_intercept_mu": -0.7, "rt_intercept_sd": 0.2,
@@ -170,6 +177,50 @@ def test_hierarchical_models_map_group_and_offsets_to_participant_values(descrip
         loss[pidx == i], margin[pidx == i] = pred[:, 0], pred[:, 1]
     want = pointwise_loglik(rt, correct, 2.0 + 2.0 * margin, -0.7 + 0.8 * loss, 0.35, 0.5 * min_rt[pidx])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_location_spread_coordinates_are_the_same_model(descriptive, fd):
+    """The default hierarchical RT coordinates change what NUTS samples, not the model.
+
+    At the same participant values, the log density in location-spread coordinates equals the centred natural
+    one's plus the log-Jacobian ``sum(location - rt_intercept)``, and the pointwise log-likelihood is the same.
+    """
+    from tests.fit.helpers import compile_values
+
+    ls, _ = build_model(descriptive, fd, hierarchical=True)
+    natural, _ = build_model(_natural(descriptive, centred=("rt_intercept", "rt_sigma")), fd, hierarchical=True)
+    assert {"rt_location", "rt_spread"} <= {rv.name for rv in ls.free_RVs}
+    assert {"rt_intercept", "rt_sigma_log"} <= {rv.name for rv in natural.free_RVs}
+    shared = {"acc_intercept_mu": 2.0, "acc_intercept_sd": 0.5, "acc_intercept_z": np.array([0.4, -1.1]),
+              "rt_intercept_mu": -0.7, "rt_intercept_sd": 0.2, "rt_sigma_logmu": np.log(0.35), "rt_sigma_sd": 0.3,
+              "rt_shift_logitmu": 0.1, "rt_shift_sd": 0.4, "rt_shift_z": np.array([-0.5, 0.8]),
+              "rt_coefficient_mu": np.full(6, 0.05), "rt_coefficient_sd": np.full(6, 0.1),
+              "rt_coefficient_z": np.tile([[1.0], [-1.0]], (1, 6)), "acc_coefficient_mu": np.full(4, -0.2),
+              "acc_coefficient_sd": np.full(4, 0.5), "acc_coefficient_z": np.tile([[0.5], [0.0]], (1, 4))}
+    location = {**shared, "rt_location": np.log([0.35, 0.6]), "rt_spread": np.log([0.12, 0.2])}
+    intercept, sigma, shift = compile_values(ls, [ls["rt_intercept"], ls["rt_sigma"], ls["rt_shift"]])(location)
+    fastest = fd.trials.groupby("pidx")["rt"].min().to_numpy()
+    np.testing.assert_allclose(np.exp(intercept) + shift * fastest - fastest, [0.35, 0.6], rtol=1e-12)
+    np.testing.assert_allclose(np.exp(intercept) * sigma, [0.12, 0.2], rtol=1e-12)
+    centred = {**shared, "rt_intercept": intercept, "rt_sigma_log": np.log(sigma)}
+    logp_ls, ll_ls = compile_values(ls, [ls.logp(), ls["likelihood"]])(location)
+    logp_natural, ll_natural = compile_values(natural, [natural.logp(), natural["likelihood"]])(centred)
+    np.testing.assert_allclose(ll_ls, ll_natural, rtol=1e-12)
+    np.testing.assert_allclose(logp_ls, logp_natural + np.sum(location["rt_location"] - intercept), rtol=1e-10)
+
+
+def test_pooled_parameters_take_one_value(descriptive, fd):
+    pooled = dataclasses.replace(descriptive, hierarchy=dataclasses.replace(descriptive.hierarchy,
+                                                                            pooled=("rt_shift",)))
+    model, _ = build_model(pooled, fd, hierarchical=True)
+    names = {rv.name for rv in model.free_RVs}
+    assert "rt_shift_pooled" in names and not {"rt_shift_z", "rt_shift_sd", "rt_shift_logitmu"} & names
+    point = model.initial_point()
+    point["rt_shift_pooled_logodds__"] = logit(0.37)
+    value = model.rvs_to_values[model["rt_shift_pooled"]]
+    shift = model.replace_rvs_by_values([model["rt_shift"]])[0]
+    got = model.compile_fn(shift, inputs=[value], point_fn=False)(point[value.name])
+    np.testing.assert_allclose(got, [0.37, 0.37])
 
 
 def test_nta_models_need_one_table_per_participant(flexible, fd):

@@ -42,8 +42,8 @@ def _images(text: str) -> list[str]:
 
 
 #: comparison figure + one posterior and one prior-vs-posterior figure per model (2 + 2) + PPC figures: pooled
-#: and each participant (3).
-EXPECTED_IMAGES = 1 + 2 + 2 + 3
+#: and each participant (3) + the LOO-PIT figure (1).
+EXPECTED_IMAGES = 1 + 2 + 2 + 3 + 1
 
 
 def test_html_is_self_contained(report):
@@ -162,6 +162,32 @@ def test_prior_vs_posterior_overlay_per_model(report, fits):
     assert "Coefficient blocks" not in _model_section(text, "tiny-forgetful")
     assert content["models"]["tiny-descriptive"]["prior_overlay"]["not_drawn"] == ["rt_coefficient",
                                                                                    "acc_coefficient"]
+
+
+def test_loo_pit_section(report, fits):
+    """Every model's LOO-PIT calibration: its figure, and a summary row computed from the fit's values."""
+    from cogflex.report_figures import loo_pit_summary
+
+    text = report["html"].read_text(encoding="utf-8")
+    assert "<h3>Calibration of the RT predictions (LOO-PIT)</h3>" in text and "alt='LOO-PIT" in text.replace('"', "'")
+    summary = report["content"]["loo_pit"]
+    assert set(summary) == set(fits.models)
+    for name, tree in fits.trees.items():
+        assert summary[name] == pytest.approx(loo_pit_summary(tree["loo_pit"]["rt"].values))
+        assert summary[name]["n"] == tree["log_likelihood"]["trial"].sizes["observation"]
+    assert "LOO-PIT" in " ".join(report["content"]["methods"])
+
+
+def test_loo_pit_summary_tells_calibrated_from_miscalibrated():
+    from cogflex.report_figures import loo_pit_summary
+
+    rng = np.random.default_rng(0)
+    uniform = loo_pit_summary(rng.uniform(size=4000))
+    assert uniform["ks"] < uniform["band"] and uniform["below_5"] == pytest.approx(0.05, abs=0.015)
+    narrow = loo_pit_summary(rng.beta(0.5, 0.5, size=4000))  # predictive distributions too narrow: a U
+    assert narrow["ks"] > 3 * narrow["band"] and narrow["below_5"] > 0.1 and narrow["above_95"] > 0.1
+    slow = loo_pit_summary(rng.beta(1.0, 2.0, size=4000))  # observed RTs low in their predictions: too slow
+    assert slow["ks"] > 3 * slow["band"] and slow["below_5"] > slow["above_95"]
 
 
 def test_report_without_checks_says_why(fits, comparison, tmp_path):

@@ -171,6 +171,11 @@ class CognitiveModel:
                 hierarchy.pop("covariate_slope_sd")
         if isinstance(hierarchy, dict) and hierarchy.get("interpolation") == "cubic":
             hierarchy.pop("interpolation")  # the default, as in specs written before the option
+        for key in ("pooled", "centred"):
+            if isinstance(hierarchy, dict) and not hierarchy.get(key):
+                hierarchy.pop(key, None)  # as in specs written before the options
+        if isinstance(hierarchy, dict) and hierarchy.get("rt_coordinates") == "location-spread":
+            hierarchy.pop("rt_coordinates")
         return {"kind": self.family, **data}
 
     def validate_observation(self) -> None:
@@ -181,6 +186,13 @@ class CognitiveModel:
 
             raise ConfigError(f"link.{missing[0]}", "missing: every model needs the observation model's "
                                                     f"parameters {', '.join(OBSERVATION_PARAMETERS)}")
+        for key in ("pooled", "centred"):
+            unknown = [p for p in getattr(self.hierarchy, key) if p not in self.priors]
+            if unknown:
+                from cogflex.errors import ConfigError
+
+                raise ConfigError(f"hierarchy.{key}", f"{unknown[0]!r} is not a scalar parameter of the model "
+                                                      f"(scalar parameters: {', '.join(self.priors)})")
 
 
 def draw_from_prior(prior: Prior, rng: np.random.Generator) -> float:

@@ -136,6 +136,17 @@ class Hierarchy:
 
     ``interpolation`` replaces the model's own interpolant in hierarchical fits (default ``"cubic"``, C1: with
     60 participants the multilinear kinks cost twice the leapfrog steps per draw; docs/lab.md).
+
+    ``pooled`` (e.g. ``["rt_shift"]``) names scalar parameters that take one value for all participants in
+    hierarchical fits, with the model's own prior, instead of a group distribution: for a parameter that few
+    hundred trials per participant barely tell apart from another one (``rt_shift`` against ``rt_intercept``,
+    posterior correlation -0.93), the group spread is not identified and its funnel stalls NUTS (docs/lab.md).
+    ``rt_shift`` stays individual in seconds: a shared fraction of each participant's fastest RT.
+
+    ``centred`` names scalar parameters whose group distribution is centred (the participants' values are the
+    sampled variables) instead of non-centred (offsets ``*_z``). Centred suits parameters that every
+    participant's trials pin down far more tightly than the group spread (``rt_intercept``, ``rt_sigma`` from a
+    few hundred RTs); non-centred suits weakly informed ones (docs/lab.md).
     """
 
     position_sd: float = 1.0  # of the logit box positions of network parameters
@@ -145,6 +156,13 @@ class Hierarchy:
     #: interpolant of the predictor tables in hierarchical fits ("cubic" or "linear"): with many participants some
     #: posterior always straddles a node, and the multilinear interpolant's kinks there halve NUTS's step size
     interpolation: str = "cubic"
+    #: scalar parameters shared by all participants in hierarchical fits (no group distribution)
+    pooled: tuple[str, ...] = ()
+    #: scalar parameters with a centred group distribution (default: non-centred)
+    centred: tuple[str, ...] = ()
+    #: coordinates NUTS samples rt_intercept and rt_sigma in: "location-spread" (the RTs' median above the
+    #: fastest RT and their spread, which the shift does not move; same model) or "natural"
+    rt_coordinates: str = "location-spread"
 
     def __post_init__(self) -> None:
         finite(self, ("position_sd", "link_sd", "covariate_slope_sd"))
@@ -156,6 +174,17 @@ class Hierarchy:
         if self.interpolation not in INTERPOLANTS:
             raise ConfigError("interpolation", f"must be {' or '.join(INTERPOLANTS)}, got {self.interpolation!r}")
         object.__setattr__(self, "covariates", tuple(self.covariates))
+        for field_name in ("pooled", "centred"):
+            names = tuple(getattr(self, field_name))
+            object.__setattr__(self, field_name, names)
+            if len(set(names)) != len(names):
+                raise ConfigError(field_name, "a parameter is listed twice")
+        if self.rt_coordinates not in ("location-spread", "natural"):
+            raise ConfigError("rt_coordinates", f"must be \"location-spread\" or \"natural\", "
+                                                f"got {self.rt_coordinates!r}")
+        both = sorted(set(self.pooled) & set(self.centred))
+        if both:
+            raise ConfigError("centred", f"{both[0]!r} is pooled: one value has no group distribution to centre")
         for c in self.covariates:
             if c not in COVARIATES:
                 raise ConfigError("covariates", f"unknown participant covariate {c!r} (known: {', '.join(COVARIATES)})")
