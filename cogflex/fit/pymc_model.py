@@ -60,20 +60,31 @@ def _participant_param(name: str, prior: Prior, hierarchical: bool, group_sd: fl
         return _prior_rv(name, prior, dims)
     if pooled:
         return pm.Deterministic(name, pt.repeat(_prior_rv(f"{name}_pooled", prior), n), dims=dims)
-    if prior.dist == "normal":
-        mu, scale, inverse = pm.Normal(f"{name}_mu", prior.mu, prior.sigma), "", None
-    elif prior.dist in ("halfnormal", "lognormal"):
-        centre, spread = (prior.mu, prior.sigma) if prior.dist == "lognormal" else (np.log(prior.sigma * 0.8), 1.0)
-        mu, scale, inverse = pm.Normal(f"{name}_logmu", centre, spread), "_log", pt.exp
-    else:
-        mean = prior.alpha / (prior.alpha + prior.beta)
-        mu, scale, inverse = pm.Normal(f"{name}_logitmu", np.log(mean / (1 - mean)), 1.0), "_logit", pm.math.sigmoid
+    mu = _group_mean(name, prior)
+    scale, inverse = {"normal": ("", None), "beta": ("_logit", pm.math.sigmoid)}.get(prior.dist, ("_log", pt.exp))
     sd = pm.HalfNormal(f"{name}_sd", group_sd)
     if centred:
         value = pm.Normal(f"{name}{scale}", mu, sd, dims=dims)
         return value if inverse is None else pm.Deterministic(name, inverse(value), dims=dims)
     value = mu + sd * pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
     return pm.Deterministic(name, value if inverse is None else inverse(value), dims=dims)
+
+
+def _group_mean(name: str, prior: Prior):
+    """The group mean of a scalar parameter on its unconstrained scale, its prior from the model's prior.
+
+    ``<name>_mu`` (normal), ``<name>_logmu`` (log-normal, half-normal), ``<name>_logitmu`` (beta).
+    """
+    import pymc as pm
+
+    if prior.dist == "normal":
+        return pm.Normal(f"{name}_mu", prior.mu, prior.sigma)
+    if prior.dist == "lognormal":
+        return pm.Normal(f"{name}_logmu", prior.mu, prior.sigma)
+    if prior.dist == "halfnormal":
+        return pm.Normal(f"{name}_logmu", np.log(prior.sigma * 0.8), 1.0)
+    mean = prior.alpha / (prior.alpha + prior.beta)
+    return pm.Normal(f"{name}_logitmu", np.log(mean / (1 - mean)), 1.0)
 
 
 def rt_reparameterised(model, hierarchical: bool) -> bool:
@@ -119,11 +130,9 @@ def _rt_location_spread(prior_i: Prior, prior_s: Prior, link_sd: float, shift, f
     import pytensor.tensor as pt
 
     dims = "participant"
-    mu_i = pm.Normal("rt_intercept_mu", prior_i.mu, prior_i.sigma)
+    mu_i = _group_mean("rt_intercept", prior_i)
     sd_i = pm.HalfNormal("rt_intercept_sd", link_sd)
-    centre, spread_sd = ((prior_s.mu, prior_s.sigma) if prior_s.dist == "lognormal"
-                         else (np.log(prior_s.sigma * 0.8), 1.0))
-    mu_s = pm.Normal("rt_sigma_logmu", centre, spread_sd)
+    mu_s = _group_mean("rt_sigma", prior_s)
     sd_s = pm.HalfNormal("rt_sigma_sd", link_sd)
     location = pm.Flat("rt_location", dims=dims, initval=start[0])
     spread = pm.Flat("rt_spread", dims=dims, initval=start[1])

@@ -195,15 +195,11 @@ def hierarchical_start(model, fd: FitData, tables: list[np.ndarray], *, profiles
         group(f"{name}_mu", name, per[f"{name}_logit"])
     for name, prior in model.priors.items():
         v = np.asarray(per[name], dtype=float)
-        centred = name in hs.centred
         if name in hs.pooled:
             out[f"{name}_pooled"] = float(np.median(v))
-        elif prior.dist in ("halfnormal", "lognormal"):
-            group(f"{name}_logmu", name, np.log(v), f"{name}_log" if centred else None)
-        elif prior.dist == "beta":
-            group(f"{name}_logitmu", name, np.log(v / (1 - v)), f"{name}_logit" if centred else None)
-        else:
-            group(f"{name}_mu", name, v, name if centred else None)
+            continue
+        mean, scale, u = _unconstrained(prior, v)
+        group(f"{name}{mean}", name, u, f"{name}{scale}" if name in hs.centred else None)
     from cogflex.fit.pymc_model import rt_coordinates, rt_reparameterised
 
     if rt_reparameterised(model, hierarchical=True):
@@ -241,16 +237,18 @@ def spread_centred_groups(model, pm_model, point: dict) -> dict:
     per = pm_model.compile_fn(outputs, inputs=pm_model.value_vars, point_fn=True, on_unused_input="ignore")(values)
     out = dict(point)
     for name, v in zip(names, per):
-        prior = model.priors[name]
-        v = np.asarray(v, dtype=float)
-        if prior.dist in ("halfnormal", "lognormal"):
-            mean, v = f"{name}_logmu", np.log(v)
-        elif prior.dist == "beta":
-            mean, v = f"{name}_logitmu", np.log(v / (1 - v))
-        else:
-            mean = f"{name}_mu"
-        out[mean], out[f"{name}_sd"] = float(v.mean()), float(max(v.std(), 0.1))
+        mean, _, u = _unconstrained(model.priors[name], np.asarray(v, dtype=float))
+        out[f"{name}{mean}"], out[f"{name}_sd"] = float(u.mean()), float(max(u.std(), 0.1))
     return out
+
+
+def _unconstrained(prior, values: np.ndarray) -> tuple[str, str, np.ndarray]:
+    """``(group mean suffix, centred variable suffix, values)`` on a scalar parameter's group scale."""
+    if prior.dist in ("halfnormal", "lognormal"):
+        return "_logmu", "_log", np.log(values)
+    if prior.dist == "beta":
+        return "_logitmu", "_logit", np.log(values / (1 - values))
+    return "_mu", "", values
 
 
 def check_start(model, point: dict | None, what: str) -> None:
