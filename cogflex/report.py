@@ -93,6 +93,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     ``report`` is JSON-ready (written as ``report.json``); ``figures`` maps figure names to PNG data URIs
     for the HTML.
     """
+    from cogflex.fit.checks import participants_diagnostics
     from cogflex.fit.fitting import summarize_fit
     from cogflex.fit.group_plots import rank_figure, trace_figure
     from cogflex.fit.prior_posterior import MAX_PARTICIPANTS, plot_prior_posterior, weak_parameters
@@ -108,7 +109,8 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
         spec = json.loads(tree.attrs["model_spec"])
         fitted = model_of(tree)
         summary = summarize_fit(tree)
-        per = {pid: participant_diagnostics(tree, pid) for pid in participants}
+        per = participants_diagnostics(tree)  # R-hat and ESS once, sliced per participant
+        per = {pid: per.get(pid) or participant_diagnostics(tree, pid) for pid in participants}
         for d in per.values():
             d.pop("per_parameter", None)
         fig = _posterior_figure(tree, name)
@@ -137,6 +139,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
             "truth": None if not truth_rows_ else {"file": truth["file"], "generating_model": truth.get("model"),
                                                   "summary": truth_summary(truth_rows_)},
             "weak_parameters": weak,
+            "separate_modes": summary.get("separate_modes", []),
             "prior_overlay": None if overlay is None else {
                 "participants": participants[:MAX_PARTICIPANTS], "not_drawn": list(fitted.coefficients)},
             "sampler": {k: summary[k] for k in ("sampler", "draws", "chains", "seed")} | {

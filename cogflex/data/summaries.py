@@ -261,30 +261,27 @@ def _natural_rows(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return table.iloc[order].reset_index(drop=True)
 
 
-def _rt_stats(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series({"n": len(frame), "rt_mean_ms": frame["rt_ms"].mean(), "rt_median_ms": frame["rt_ms"].median()})
+#: The statistics :func:`_pooled` computes, as pandas named aggregations (column, function).
+_rt_stats = {"n": ("rt_ms", "size"), "rt_mean_ms": ("rt_ms", "mean"), "rt_median_ms": ("rt_ms", "median")}
+_acc_stats = {"n_accuracy": ("correct_f", "size"), "accuracy": ("correct_f", "mean")}
 
 
-def _acc_stats(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series({"n_accuracy": len(frame), "accuracy": frame["correct_f"].mean()})
-
-
-def _pooled(frame: pd.DataFrame, keys: list[str], stats, *, overall: bool = True) -> pd.DataFrame:
-    """``stats`` per participant x keys, plus the same with all participants pooled (participant 'all').
+def _pooled(frame: pd.DataFrame, keys: list[str], stats: dict, *, overall: bool = True) -> pd.DataFrame:
+    """``stats`` (named aggregations) per participant x keys, plus all participants pooled ('all').
 
     With ``overall``, rows over all practice bins (practice_bin 'all') are added too.
     """
     parts = []
     for label, group in [(None, frame), (ALL, frame)]:
         by = (["participant"] if label is None else []) + keys
-        table = group.groupby(by, observed=True, sort=True).apply(stats, include_groups=False).reset_index()
+        table = group.groupby(by, observed=True, sort=True).agg(**stats).reset_index()
         if label is not None:
             table.insert(0, "participant", label)
         parts.append(table)
         if overall and "practice_bin" in keys:
             rest = [k for k in keys if k != "practice_bin"]
             by = (["participant"] if label is None else []) + rest
-            whole = group.groupby(by, observed=True, sort=True).apply(stats, include_groups=False).reset_index()
+            whole = group.groupby(by, observed=True, sort=True).agg(**stats).reset_index()
             whole.insert(0, "practice_bin", ALL)
             if label is not None:
                 whole.insert(0, "participant", label)

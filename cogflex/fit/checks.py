@@ -19,8 +19,10 @@ from cogflex.fit.interpolate import interpolate_table
 from cogflex.fit.link import NUMPY
 from cogflex.fit.prepare import FitData, covariates
 
-__all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "diagnostic_warnings", "interpolation_check",
-           "interpolation_warnings", "box_bound_check", "box_bound_warnings", "weakly_identified", "weak_warnings"]
+__all__ = ["quiet_numerics", "diagnostics", "participant_diagnostics", "participants_diagnostics",
+           "diagnostic_warnings", "interpolation_check",
+           "interpolation_warnings", "box_bound_check", "box_bound_warnings", "weakly_identified", "weak_warnings",
+           "separate_modes", "mode_warnings"]
 
 
 #: Posterior draws (besides the mean) at which :func:`interpolation_check` runs the network exactly.
@@ -157,6 +159,48 @@ def weak_warnings(entries: list[dict]) -> list[str]:
             "mostly the prior's" for e in entries]
 
 
+#: A participant's network parameter whose R-hat (on its box position's logit) exceeds this has chains that sit
+#: in different places: :func:`separate_modes` names it.
+MODES_RHAT = 1.05
+
+
+def separate_modes(model, posterior) -> list[dict]:
+    """Network parameters whose chains disagree, per participant: the posterior has modes the chains do not cross.
+
+    R-hat of each participant's grid parameter on the logit of its box position (the sampler's scale) above
+    :data:`MODES_RHAT`; each entry gives the chains' medians in the parameter's units. One such participant is
+    enough to hold a whole hierarchical fit's R-hat above 1.01 (the group level follows it), and the fit-wide
+    R-hat does not say who: this does.
+    """
+    import arviz as az
+
+    out = []
+    if posterior.sizes.get("chain", 1) < 2:
+        return out
+    for name in model.grid:
+        logit = f"{name}_logit"
+        if logit not in posterior or name not in posterior:
+            continue
+        with quiet_numerics():
+            rhat = az.rhat(posterior[[logit]])[logit]
+        da = posterior[name]
+        for pid in (da["participant"].values if "participant" in da.dims else [None]):
+            r = float(rhat.sel(participant=pid) if pid is not None else rhat)
+            if r > MODES_RHAT:
+                x = da.sel(participant=pid) if pid is not None else da
+                out.append({"participant": str(pid), "parameter": name, "rhat": r,
+                            "chain_medians": [float(v) for v in x.median("draw").values]})
+    return out
+
+
+def mode_warnings(entries: list[dict]) -> list[str]:
+    """Plain-language warnings for :func:`separate_modes` entries."""
+    return [f"participant {e['participant']}: the chains disagree about {e['parameter']} (R-hat {e['rhat']:.2f}; "
+            f"chain medians {', '.join(f'{m:.3g}' for m in e['chain_medians'])}): its posterior has separate modes "
+            "the sampler does not cross, so its interval (and a group level that pools it) is not reliable"
+            for e in entries]
+
+
 def _loglik(model, theta: dict, base: dict, pred: np.ndarray, rt: np.ndarray, correct: np.ndarray) -> float:
     """The data's log-likelihood under ``model`` with predictors ``pred`` ``(n, K)`` (numpy)."""
     columns = {**base, **{name: pred[:, k] for k, name in enumerate(model.predictors)}}
@@ -196,16 +240,20 @@ def diagnostics(tree: xr.DataTree) -> dict:
         return _diagnostics(tree)
 
 
-def _diagnostics(tree: xr.DataTree) -> dict:
+def _convergence(post: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
+    """R-hat, bulk ESS and tail ESS of every posterior variable but the non-centred offsets, per element."""
     import arviz as az
 
-    post = tree["posterior"].to_dataset()
-    names = [v for v in post.data_vars if not v.endswith("_z")]
-    ds = post[names]
-    rhat = az.rhat(ds)
-    ess_bulk = az.ess(ds, method="bulk")
-    ess_tail = az.ess(ds, method="tail")
+    ds = post[[v for v in post.data_vars if not v.endswith("_z")]]
+    return az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail")
+
+
+def _diagnostics(tree: xr.DataTree) -> dict:
     stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else xr.Dataset()
+    return _summarised(*_convergence(tree["posterior"].to_dataset()), stats)
+
+
+def _summarised(rhat: xr.Dataset, ess_bulk: xr.Dataset, ess_tail: xr.Dataset, stats: xr.Dataset) -> dict:
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     bfmi = []
     if "energy" in stats:
@@ -226,7 +274,26 @@ def _diagnostics(tree: xr.DataTree) -> dict:
             "ebfmi_min": float(min(bfmi)) if bfmi else float("nan"),
             "per_parameter": {v: {"rhat": float(np.nanmax(rhat[v].values)),
                                   "ess_bulk": float(np.nanmin(ess_bulk[v].values)),
-                                  "ess_tail": float(np.nanmin(ess_tail[v].values))} for v in ds.data_vars}}
+                                  "ess_tail": float(np.nanmin(ess_tail[v].values))} for v in rhat.data_vars}}
+
+
+def participants_diagnostics(tree: xr.DataTree) -> dict[str, dict]:
+    """:func:`participant_diagnostics` of every participant of a fit, computed at once.
+
+    R-hat and ESS are per element, so they are computed once for the whole posterior and sliced per
+    participant (the same numbers as one participant at a time, without recomputing the group level's
+    for each participant of a hierarchical fit).
+    """
+    post = tree["posterior"].to_dataset()
+    stats = tree["sample_stats"].to_dataset() if "sample_stats" in tree.children else xr.Dataset()
+    with quiet_numerics():
+        arrays = _convergence(post)
+        participants = [str(p) for p in post["participant"].values] if "participant" in post.dims else []
+
+        def part(ds: xr.Dataset, pid: str) -> xr.Dataset:
+            return ds.sel(participant=pid) if "participant" in ds.dims else ds
+
+        return {pid: _summarised(*(part(a, pid) for a in arrays), part(stats, pid)) for pid in participants}
 
 
 def interpolation_warnings(checks: list[dict], limit: float = 5.0) -> list[str]:

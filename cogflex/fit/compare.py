@@ -34,6 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from cogflex.errors import CogflexError
+from cogflex.fit.checks import participants_diagnostics
 from cogflex.fit.schema import check_fit, load_fit
 from cogflex.fit.verdict import (
     NO_QUALITY,
@@ -513,9 +514,10 @@ def _participant_loos(fits: FitSet, thin: int, progress: bool = False) -> dict:
     models = fits.models
     out = {"rows": [], "pairs": [], "pointwise": {m: [] for m in models}, "participants": fits.participants,
            "quality": {m: fit_quality(fits.trees[m]) for m in models}}  # the whole fits', for the pooled scope
+    diagnosed = {m: participants_diagnostics(fits.trees[m]) for m in models}
     for pid in tqdm(fits.participants, desc="PSIS-LOO", unit="participant", disable=not progress):
         loos = {m: _loo(_restricted(fits.trees[m], pid, thin)) for m in models}
-        quality = {m: fit_quality(fits.trees[m], pid) for m in models}
+        quality = {m: fit_quality(fits.trees[m], pid, diagnosed=diagnosed[m].get(pid)) for m in models}
         out["rows"].extend(_scope_rows(loos, "participant", pid, quality))
         out["pairs"].extend(_pairs(loos, "participant", pid, quality))
         for m, loo in loos.items():

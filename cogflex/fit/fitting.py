@@ -28,6 +28,7 @@ from cogflex.fit.checks import (
     diagnostic_warnings,
     diagnostics,
     interpolation_warnings,
+    mode_warnings,
     quiet_numerics,
     weak_warnings,
 )
@@ -276,10 +277,12 @@ def _summarize_fit(tree: xr.DataTree) -> dict:
             "interpolation_check": json.loads(attrs.get("interpolation_check", "[]")),
             "box_bounds": json.loads(attrs.get("box_bounds", "[]")),
             "weak_parameters": json.loads(attrs.get("weak_parameters", "[]")),
+            "separate_modes": json.loads(attrs.get("separate_modes", "[]")),
             "correctness": next((n for n in json.loads(attrs["notes"]) if n.startswith("correctness:")), None),
             "warnings": json.loads(attrs.get("data_warnings", "[]")) + diagnostic_warnings(diag)
             + interpolation_warnings(json.loads(attrs.get(
                 "interpolation_check", "[]"))) + box_bound_warnings(json.loads(attrs.get("box_bounds", "[]")))
+            + mode_warnings(json.loads(attrs.get("separate_modes", "[]")))
             + weak_warnings(json.loads(attrs.get("weak_parameters", "[]"))),
             "parameters": params, "group": group_parameters(tree)}
 

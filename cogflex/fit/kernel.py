@@ -36,18 +36,26 @@ Per trial, for every network (history s, grid node g), in order:
    (below).
 
 **Step-size rule** (:func:`refinement`). Explicit Euler on a quadratic loss is stable only while the step
-times the curvature stays below 2. On a trial the curvature of the feedback loss, scaled by the step, is
-bounded by
+times the curvature stays below 2, and it is *accurate* only while that product is small. On a trial the
+curvature of the feedback loss, scaled by the step, is bounded by
 
-    h = (dt / tau_W) M sum_p c_p^2  +  (dt / tau_c) (sum_p ||W_p x||^2 + P 10 lambda w_l1),
+    h = h_fit + h_reg,   h_fit = (dt / tau_W) M sum_p c_p^2 + (dt / tau_c) sum_p ||W_p x||^2,
+                         h_reg = (dt / tau_c) P 10 lambda w_l1
 
 (the weight block: ||x||^2 = M tasks' one-hot entries times the squared gates; the gate block: the path
-outputs' Gram matrix plus the L1-manifold term of the regulariser), dt = 1 / substeps. When h exceeds
-:data:`STIFFNESS` the trial's sub-steps are split into k = ceil(h / STIFFNESS) steps each (at most
-:data:`MAX_REFINEMENT`), so every step stays in the monotone, non-oscillating range of Euler. This keeps
-fast, unregularised units (the forgetful network at tau = 0.5, whose gates grow without bound) stable
-for any sequence, and changes nothing where the fixed sub-steps were already fine (h <= 1). The rule is
-per network and trial; the torch engine and the test reference apply the same rule.
+outputs' Gram matrix; the L1-manifold term of the regulariser), dt = 1 / substeps. The trial's sub-steps are
+split into k = ceil(max(h_fit / ACCURACY, h / STIFFNESS)) steps each (at most :data:`MAX_REFINEMENT`): the
+squared error's part of every step stays below :data:`ACCURACY` (0.05), and the whole step, regulariser
+included, in the monotone, non-oscillating range of Euler (:data:`STIFFNESS` 1).
+
+The accuracy bound matters for fast units. With the stability bound alone the forgetful network at tau < 2
+took steps of h ~ 0.5-1: its exact log-likelihood jumped by up to 13 units between timescales 5% apart
+(spurious modes that the sampler's chains settled in; docs/lab.md), and its margins were off by up to 1.0
+(margins are ~0.65) from a 400-sub-step solution; with the accuracy bound by at most 0.08. Euler's error is
+first order: halving ACCURACY halves it and about doubles the cost where it binds. It costs nothing where the
+units are slow (tau_W in the hundreds, tau_c above ~5); a table of the lab demo's `flexible-age` grid takes ~5x
+longer than with the stability bound alone, `flexible-reconfig`'s ~1.8x. The rule is per network and trial;
+the torch engine and the test reference apply it alike.
 
 Everything runs in float64. The loop over grid nodes is parallel (``numba.prange``); histories of one node run
 in the same thread and are summed there, so the output is ``(G, n_observed, len(RECORDS))``.
@@ -60,23 +68,30 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["MAX_REFINEMENT", "RECORDS", "STIFFNESS", "refinement", "run_chunk"]
+__all__ = ["ACCURACY", "MAX_REFINEMENT", "RECORDS", "STIFFNESS", "refinement", "run_chunk"]
 
 #: What the kernel records per observed trial, in column order (sums over histories).
 RECORDS = ("loss", "margin", "reconfig", "margin_mixed")
 
 #: Largest scaled curvature h of one Euler step before a trial's sub-steps are split (module docstring).
 STIFFNESS = 1.0
+#: Largest scaled curvature of the squared error's part of a step before its sub-steps are split (accuracy).
+ACCURACY = 0.05
 #: At most this many steps per sub-step; beyond it the network is reported as diverged.
 MAX_REFINEMENT = 64
 
 
 @numba.njit(cache=True, inline="always")
-def refinement(stiffness: float) -> int:
-    """Steps per sub-step for a trial of scaled curvature ``stiffness`` (1 when it is at most STIFFNESS)."""
-    if stiffness <= STIFFNESS or stiffness != stiffness:  # NaN: one step, and the divergence shows
+def refinement(fit_part: float, reg_part: float) -> int:
+    """Steps per sub-step of a trial (the module's step-size rule); 1 while the step is accurate and stable.
+
+    ``fit_part``: the scaled curvature of the squared error (weights and gates); ``reg_part``: the gates'
+    regulariser's.
+    """
+    k = max(fit_part / ACCURACY, (fit_part + reg_part) / STIFFNESS)
+    if k <= 1.0 or k != k:  # NaN: one step, and the divergence shows
         return 1
-    return min(int(math.ceil(stiffness / STIFFNESS)), MAX_REFINEMENT)
+    return min(int(math.ceil(k)), MAX_REFINEMENT)
 
 
 @numba.njit(cache=True, inline="always")
@@ -326,7 +341,7 @@ def run_chunk(weights: np.ndarray, gates: np.ndarray, task: np.ndarray, columns:
                     gate_sq += c[p] * c[p]
                     for o in range(r_out):
                         out_sq += u[p, o] * u[p, o]
-                split = refinement(rate_w * n_tasks * gate_sq + rate_c * (out_sq + n_paths * b_reg))
+                split = refinement(rate_w * n_tasks * gate_sq + rate_c * out_sq, rate_c * n_paths * b_reg)
                 step_w = rate_w / split
                 step_c = rate_c / split
                 for _ in range(substeps * split):

@@ -437,18 +437,18 @@ def _refinement(batch: NetworkBatch, inputs: torch.Tensor, weight_rate: torch.Te
 
     ``inputs`` ``(S, d_in)``: the trial's input per history; networks are seed-major (``s * G + g``).
     """
-    from cogflex.fit.kernel import MAX_REFINEMENT, STIFFNESS
+    from cogflex.fit.kernel import ACCURACY, MAX_REFINEMENT, STIFFNESS
 
     n, paths = batch.n_networks, batch.paths
     w = batch.weights.reshape(n, paths, r, -1)
     x = inputs.repeat_interleave(g, dim=0)  # (B, d_in)
     out_sq = torch.einsum("bprd,bd->bpr", w, x).square().sum((1, 2))
     gates = batch.gates.reshape(n, paths)
-    h = weight_rate * x.square().sum(1) * gates.square().sum(1) + gate_rate * (out_sq + curvature_reg)
-    if not bool((h > STIFFNESS).any()):
+    fit = weight_rate * x.square().sum(1) * gates.square().sum(1) + gate_rate * out_sq
+    k = torch.maximum(fit / ACCURACY, (fit + gate_rate * curvature_reg) / STIFFNESS)
+    if not bool((k > 1.0).any()):
         return None
-    return torch.where(h > STIFFNESS, torch.ceil(h / STIFFNESS).clamp(max=MAX_REFINEMENT),
-                       torch.ones_like(h)).to(batch.rates.dtype)
+    return torch.where(k > 1.0, torch.ceil(k).clamp(max=MAX_REFINEMENT), torch.ones_like(k)).to(batch.rates.dtype)
 
 
 #: Trials per call of the compiled kernel (the progress bar moves between calls).

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from cogflex.errors import FitError, InterruptedFit, one_line, shorten
-from cogflex.fit.checks import box_bound_check, interpolation_check, weakly_identified
+from cogflex.fit.checks import box_bound_check, interpolation_check, separate_modes, weakly_identified
 from cogflex.fit.prepare import FitData
 from cogflex.fit.pymc_model import build_model
 from cogflex.fit.refine import box_positions, recentre, refine_grid, window_edges
@@ -283,6 +283,7 @@ def sample_job(model, fd: FitData, options, cache_dir: str | None, job_index: in
             "loo_pit": pit,
             "seed": seed, "mode_search": mode_search, "interpolation_check": check,
             "box_bounds": bounds, "weak_parameters": weakly_identified(model, post),
+            "separate_modes": separate_modes(model, post),
             "grid_refinement": refinement,
             "seconds": {"tables": t_tables, "mode_search": t_mode, "refinement": t_refine, "sampling": t_sample,
                         "loo_pit": t_pit,

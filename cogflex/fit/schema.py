@@ -42,6 +42,7 @@ FIT_ATTRS = {"model": str, "n_trials": int, "participants": list, "hierarchical"
               "sampler": str, "draws": int, "chains": int, "seed": int, "data_digest": str, "trial_set": str,
               "notes": list, "model_spec": dict}
 OPTIONAL_FIT_ATTRS = {"interpolation_check": list, "box_bounds": list, "weak_parameters": list, "job_seeds": list,
+                      "separate_modes": list,
                       "grid_refinement": list, "refine": dict,
                       "data_warnings": list,
                       "mode_search": list,
@@ -188,6 +189,7 @@ def fit_tree(model, fd, options, results: list[dict], *, hierarchical: bool) -> 
         "interpolation_check": json.dumps([c for r in results for c in (r.get("interpolation_check") or [])]),
         "box_bounds": json.dumps([c for r in results for c in (r.get("box_bounds") or [])]),
         "weak_parameters": json.dumps([c for r in results for c in (r.get("weak_parameters") or [])]),
+        "separate_modes": json.dumps([c for r in results for c in (r.get("separate_modes") or [])]),
         "grid_refinement": json.dumps([r["grid_refinement"] for r in results if r.get("grid_refinement")]),
         "notes": json.dumps(fd.notes),
         "data_warnings": json.dumps(list(getattr(fd, "warnings", []))),

@@ -27,7 +27,7 @@ from cogflex.io import atomic_path
 __all__ = ["TABLE_FORMAT", "GridWindow", "grid_points", "grid_shape", "predictor_table"]
 
 #: Bump when the network code changes what a predictor table holds (invalidates cached tables).
-TABLE_FORMAT = 3
+TABLE_FORMAT = 4
 
 
 @dataclass(frozen=True)

@@ -71,15 +71,16 @@ def verdict_phrase(winner: dict) -> str:
     return "decisively" if winner["decisive"] else f"not decisively: {winner['caveat']}"
 
 
-def fit_quality(tree: xr.DataTree, participant: str | None = None) -> dict:
+def fit_quality(tree: xr.DataTree, participant: str | None = None, *, diagnosed: dict | None = None) -> dict:
     """Diagnostics of a fit for one participant (``None``: the whole fit).
 
     R-hat, bulk ESS, divergences, E-BFMI, the interpolation error (largest per participant, summed) and
-    the parameters at a box bound.
+    the parameters at a box bound. ``diagnosed``: the participant's sampling diagnostics when already
+    computed (:func:`cogflex.fit.checks.participants_diagnostics`).
     """
     from cogflex.fit.checks import diagnostics, participant_diagnostics
 
-    d = diagnostics(tree) if participant is None else participant_diagnostics(tree, participant)
+    d = diagnosed or (diagnostics(tree) if participant is None else participant_diagnostics(tree, participant))
     mine = (lambda pid: True) if participant is None else (lambda pid: str(pid) in (participant, "None"))
     worst: dict[str, float] = {}
     for c in json.loads(tree.attrs.get("interpolation_check", "[]") or "[]"):

@@ -11,6 +11,8 @@ import itertools
 
 import numpy as np
 
+from cogflex.fit.kernel import ACCURACY, STIFFNESS
+
 
 def regularizer_gradient(c: np.ndarray, lam: np.ndarray, nonnegative: float, l1: float) -> np.ndarray:
     """dR/dc for R(c) = lam [w_nn 10 sum_p max(-c_p, 0) + w_l1 10/2 (||c||_1 - 1)^2], weights normalised.
@@ -88,7 +90,7 @@ def reference_flow(w, c, teacher, moment, tau_c, lam_nn, lam_l1, horizon, steps,
 def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, target: np.ndarray,
                   n_responses: int, weights0: np.ndarray, gate_init: float, tau_c, tau_w, lam, *,
                   substeps: int, nonnegative: float = 1.0, l1: float = 1.0, reconfiguration=None,
-                  stiffness: float = 1.0, max_refinement: int = 64):
+                  stiffness: float = STIFFNESS, accuracy: float = ACCURACY, max_refinement: int = 64):
     """Run G networks trial by trial; return loss, margin and gates ``(G, n_obs[, P])`` before observed trials.
 
     ``task`` (T,), ``features`` (T, 2) over the whole life; ``observed`` (T,) mask; ``target`` the correct
@@ -96,8 +98,9 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
     ``reconfiguration`` ``(horizon, steps, criterion, moment)``: the cue-driven gate flow before every
     trial (:func:`reference_flow`); then the function also returns the reconfiguration time and the margin
     with both paths at the mean gate, ``(loss, margin, gates, reconfig, margin_mixed)``.
-    A trial whose scaled curvature h exceeds ``stiffness`` takes ``ceil(h / stiffness)`` (at most
-    ``max_refinement``) Euler steps per sub-step (the engine's step-size rule, written out here).
+    A trial whose scaled curvature h exceeds ``stiffness``, or whose squared error's part of it exceeds
+    ``accuracy``, takes ``ceil(max(h_fit / accuracy, h / stiffness))`` (at most ``max_refinement``) Euler steps
+    per sub-step (the engine's step-size rule, written out here; both infinite: fixed steps).
     """
     tau_c, tau_w, lam = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (tau_c, tau_w, lam))
     tau_c, tau_w, lam = np.broadcast_arrays(tau_c, tau_w, lam)
@@ -135,10 +138,12 @@ def run_reference(task: np.ndarray, features: np.ndarray, observed: np.ndarray, 
             mixed.append(y_mix[:, t] - np.delete(y_mix, t, axis=-1).max(-1))
             times.append(time)
             k += 1
-        # the step-size rule: h = dt/tau_W ||x||^2 sum c^2 + dt/tau_c (sum ||W_p x||^2 + P 10 lambda w_l1)
+        # the step-size rule: h_fit = dt/tau_W ||x||^2 sum c^2 + dt/tau_c sum ||W_p x||^2 (the squared error's part),
+        # h = h_fit + dt/tau_c P 10 lambda w_l1
         wx = np.einsum("gprd,d->gpr", w, x)
-        h = (dt / tau_w) * (x @ x) * (c**2).sum(1) + (dt / tau_c) * ((wx**2).sum((1, 2)) + paths * 10 * lam * w_l1)
-        split = np.where(h > stiffness, np.minimum(np.ceil(h / stiffness), max_refinement), 1).astype(int)
+        h_fit = (dt / tau_w) * (x @ x) * (c**2).sum(1) + (dt / tau_c) * (wx**2).sum((1, 2))
+        need = np.maximum(h_fit / accuracy, (h_fit + (dt / tau_c) * paths * 10 * lam * w_l1) / stiffness)
+        split = np.where(need > 1, np.minimum(np.ceil(need), max_refinement), 1).astype(int)
         for step in range(substeps * split.max()):
             active = step < substeps * split  # a network with fewer, longer steps has finished
             wx = np.einsum("gprd,d->gpr", w, x)  # W_p x

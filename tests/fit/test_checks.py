@@ -61,3 +61,46 @@ def test_a_posterior_that_is_the_prior_is_flagged_as_weakly_identified():
     assert {(e["participant"], e["parameter"]) for e in found} == {("a", "residue"), ("a", "gate_timescale")}
     assert all(0.8 < e["sd_ratio"] < 1.2 for e in found)
     assert all("barely moved from its prior" in w for w in weak_warnings(found))
+
+
+def test_chains_in_separate_modes_are_named_per_participant():
+    """Participant a's chains sit in two modes of the timescale (two chains each); b's chains mix."""
+    from cogflex.fit.checks import mode_warnings, separate_modes
+
+    model = load_model("forgetful")
+    gp = model.grid["timescale"]
+    rng = np.random.default_rng(3)
+    logit = rng.normal(0.0, 0.3, size=(4, 400, 2))
+    logit[:2, :, 0] += 2.5  # a: chains 0 and 1 in a second mode
+    value = gp.value(1.0 / (1.0 + np.exp(-logit)))
+    post = xr.Dataset({"timescale_logit": (("chain", "draw", "participant"), logit),
+                       "timescale": (("chain", "draw", "participant"), value)}, coords={"participant": ["a", "b"]})
+    (entry,) = separate_modes(model, post)
+    assert entry["participant"] == "a" and entry["parameter"] == "timescale" and entry["rhat"] > 1.5
+    medians = np.array(entry["chain_medians"])
+    assert medians[:2].min() > 5 * medians[2:].max()  # the two modes, in the parameter's units
+    (line,) = mode_warnings([entry])
+    assert "participant a" in line and "separate modes" in line
+    assert separate_modes(model, post.isel(chain=[0])) == []  # one chain: nothing to compare
+
+
+def test_all_participants_diagnostics_at_once_are_each_participants_own():
+    """R-hat/ESS computed once and sliced == computed on each participant's part (with the group level)."""
+    from cogflex.fit.checks import participant_diagnostics, participants_diagnostics
+
+    rng = np.random.default_rng(4)
+    shape = (3, 200, 3)
+    drift = np.zeros(shape)
+    drift[0, :, 2] = 1.0  # participant c: one chain off, R-hat well above 1
+    post = xr.Dataset({"rt_slope": (("chain", "draw", "participant"), rng.normal(size=shape) + drift),
+                       "rt_slope_z": (("chain", "draw", "participant"), rng.normal(size=shape)),
+                       "rt_slope_sd": (("chain", "draw"), rng.gamma(2.0, size=shape[:2]))},
+                      coords={"participant": ["a", "b", "c"]})
+    stats = xr.Dataset({"diverging": (("chain", "draw"), rng.uniform(size=shape[:2]) < 0.01),
+                        "energy": (("chain", "draw"), rng.normal(size=shape[:2]))})
+    tree = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
+    together = participants_diagnostics(tree)
+    assert list(together) == ["a", "b", "c"]
+    for pid, d in together.items():
+        assert d == participant_diagnostics(tree, pid)
+    assert together["c"]["rhat_max"] > 1.1 > together["a"]["rhat_max"]

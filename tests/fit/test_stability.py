@@ -41,9 +41,9 @@ def test_stiff_trials_take_the_refined_steps_of_the_reference(trials):
     seq = prepare(trials).sequences[0]
     settings = NetworkSettings(substeps=1, tutorial_blocks=2, tutorial_block_trials=40, max_practice_trials=60,
                                dtype="float64", seed=3)
-    tau = np.array([0.3, 0.5, 5.0])
+    tau = np.array([0.3, 0.5, 500.0])
     with np.errstate(all="ignore"):
-        fixed = _fixed_step_reference(seq, settings, tau, stiffness=np.inf)
+        fixed = _fixed_step_reference(seq, settings, tau, stiffness=np.inf, accuracy=np.inf)
     assert not np.isfinite(fixed[0][:2]).all()  # the sequence provokes the instability
     np.testing.assert_allclose(fixed[0][2], _fixed_step_reference(seq, settings, tau)[0][2])  # slow: untouched
     loss, margin, _ = _fixed_step_reference(seq, settings, tau)
@@ -51,6 +51,20 @@ def test_stiff_trials_take_the_refined_steps_of_the_reference(trials):
         pred = run_network(seq, tau, tau, 0.0, NetworkSettings(**{**settings.__dict__, "engine": engine}))
         np.testing.assert_allclose(pred.loss, loss, rtol=1e-7, atol=1e-10)
         np.testing.assert_allclose(pred.margin, margin, rtol=1e-7, atol=1e-10)
+
+
+def test_fast_units_follow_the_fine_step_flow_where_the_stability_bound_alone_did_not(trials):
+    """The accuracy bound: forgetful timescales 0.5-3 with the shipped 5 sub-steps against 400 sub-steps."""
+    seq = prepare(trials).sequences[0]
+    base = dict(tutorial_blocks=2, tutorial_block_trials=40, max_practice_trials=60, dtype="float64", seed=3)
+    tau = np.array([0.5, 1.0, 2.0, 3.0])
+    fine = run_network(seq, tau, tau, 0.0, NetworkSettings(substeps=400, **base)).margin
+    coarse = NetworkSettings(substeps=5, **base)
+    ruled = run_network(seq, tau, tau, 0.0, coarse).margin
+    stable_only = _fixed_step_reference(seq, coarse, tau, accuracy=np.inf)[1]
+    scale = np.abs(fine).mean()  # ~0.65
+    assert np.abs(ruled - fine).max() < 0.15 * scale  # measured 0.085 at tau = 2
+    assert np.abs(stable_only - fine).max(1).min() > 0.6 * scale  # measured 0.43 (tau = 3) to 1.03 (tau = 0.5)
 
 
 def test_a_network_beyond_the_refinement_limit_still_reports_divergence(trials):
@@ -69,7 +83,7 @@ def test_the_long_sequence_provokes_the_instability_the_rule_removes(long_sequen
     with np.errstate(all="ignore"):
         fixed = run_reference(task, feat, observed, long_sequence.target[long_sequence.observed], 4,
                               weights * settings.weight_init_std, settings.gate_init, 0.5, 0.5, 0.0,
-                              substeps=settings.substeps, stiffness=np.inf)[0]
+                              substeps=settings.substeps, stiffness=np.inf, accuracy=np.inf)[0]
     assert not np.isfinite(fixed).any()
     pred = load_model("forgetful").run(long_sequence, {"timescale": np.array([0.5])})
     assert np.isfinite(pred.loss).all() and np.isfinite(pred.margin).all()
