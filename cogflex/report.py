@@ -37,7 +37,7 @@ from cogflex.report_figures import comparison_figure as _comparison_figure
 from cogflex.report_figures import figure_uri as _figure_uri
 from cogflex.report_figures import posterior_figure as _posterior_figure
 
-__all__ = ["build_report", "write_html", "write_report", "SYMBOLS", "software_versions", "participant_diagnostics"]
+__all__ = ["build_report", "write_html", "write_report", "SYMBOLS", "software_versions"]
 
 #: Display names of the fitted parameters (HTML), with the paper's symbols for the network timescales.
 SYMBOLS = {
@@ -70,21 +70,6 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def participant_diagnostics(tree, participant: str) -> dict:
-    """R-hat, ESS, divergences and E-BFMI of one participant's part of a fit."""
-    import xarray as xr
-
-    from cogflex.fit.checks import diagnostics
-
-    post = tree["posterior"].to_dataset()
-    stats = tree["sample_stats"].to_dataset()
-    if "participant" in post.dims:
-        post = post.sel(participant=participant)
-    if "participant" in stats.dims:
-        stats = stats.sel(participant=participant)
-    return diagnostics(xr.DataTree.from_dict({"posterior": post, "sample_stats": stats}))
-
-
 def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | None = None, data=None,
                  title: str = "cogflex model comparison", pipeline: dict | None = None,
                  ppc_settings: dict | None = None, ppc_note: str | None = None) -> tuple[dict, dict]:
@@ -93,7 +78,7 @@ def build_report(fits: FitSet, comparison: Comparison, *, ppc: pd.DataFrame | No
     ``report`` is JSON-ready (written as ``report.json``); ``figures`` maps figure names to PNG data URIs
     for the HTML.
     """
-    from cogflex.fit.checks import participants_diagnostics
+    from cogflex.fit.checks import participant_diagnostics, participants_diagnostics
     from cogflex.fit.fitting import summarize_fit
     from cogflex.fit.group_plots import rank_figure, trace_figure
     from cogflex.fit.prior_posterior import MAX_PARTICIPANTS, plot_prior_posterior, weak_parameters
